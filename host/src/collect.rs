@@ -1,0 +1,229 @@
+//! The sampling cycle and its schedule.
+//!
+//! One cycle: sample every resource (each collector timed, its success
+//! recorded), build the snapshot, call the probes, and publish the result as
+//! an [`Exposition`]. Cycles run on an aligned interval and on demand when a
+//! scrape finds the last one stale; a single scheduler task runs them, so
+//! two never overlap.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gomon_sink_prometheus::MetricFamily;
+use tokio::sync::{Notify, watch};
+
+use crate::runtime::ProbeSet;
+use crate::sample::Sampler;
+use crate::snapshot;
+
+/// The result of one cycle, shared with every scrape until the next.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    /// Families from probes, collectors and the probe runtime.
+    pub families: Vec<MetricFamily>,
+    /// When the sample was taken (for age checks).
+    pub taken: Option<Instant>,
+    /// Sequence number, 0 before the first cycle.
+    pub generation: u64,
+}
+
+/// Why a cycle ran; the `trigger` label of `gomon_samples_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The aligned interval.
+    Interval,
+    /// A scrape found the last sample stale.
+    Scrape,
+}
+
+/// One collector's last run.
+#[derive(Debug, Clone)]
+struct CollectorRun {
+    name: &'static str,
+    duration: Duration,
+    success: bool,
+}
+
+/// Samplers and probes, owned by the scheduler.
+pub struct Collector {
+    sampler: Sampler,
+    probes: Arc<Mutex<ProbeSet>>,
+    samples: [u64; 2],
+    generation: u64,
+}
+
+impl Collector {
+    /// A collector over a sampler and a probe set.
+    pub fn new(sampler: Sampler, probes: Arc<Mutex<ProbeSet>>) -> Self {
+        Collector { sampler, probes, samples: [0; 2], generation: 0 }
+    }
+
+    /// Runs one cycle. Blocking: call from a blocking thread.
+    pub fn cycle(&mut self, trigger: Trigger) -> Exposition {
+        let started = Instant::now();
+        let taken_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        let mut runs = Vec::with_capacity(4);
+
+        let system = timed(&mut runs, "system", || self.sampler.system());
+        let filesystems = timed(&mut runs, "filesystem", || Ok::<_, std::convert::Infallible>(self.sampler.filesystems()));
+        let disks = timed(&mut runs, "disk", || self.sampler.disks());
+        let interfaces = timed(&mut runs, "network", || self.sampler.interfaces());
+        let snapshot = snapshot::build(taken_at, system, filesystems.unwrap_or_default(), disks, interfaces);
+
+        let mut families = {
+            let mut probes = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+            let mut families = probes.measure_all(&snapshot);
+            families.extend(probes.self_metrics());
+            families
+        };
+        self.samples[trigger as usize] += 1;
+        self.generation += 1;
+        families.extend(self.own_families(&runs, started.elapsed()));
+        Exposition { families, taken: Some(started), generation: self.generation }
+    }
+
+    fn own_families(&self, runs: &[CollectorRun], cycle: Duration) -> Vec<MetricFamily> {
+        let mut duration = MetricFamily::gauge("gomon_collector_duration_seconds", "Time the collector took in the last cycle.")
+            .unit("seconds")
+            .labels(&["collector"]);
+        let mut success = MetricFamily::gauge("gomon_collector_success", "Whether the collector succeeded in the last cycle.")
+            .labels(&["collector"]);
+        for run in runs {
+            duration.push(&[run.name], run.duration.as_secs_f64());
+            success.push(&[run.name], if run.success { 1.0 } else { 0.0 });
+        }
+        let mut cycle_seconds = MetricFamily::gauge(
+            "gomon_sample_duration_seconds",
+            "Time the last whole cycle took: sampling, snapshot and probe calls.",
+        )
+        .unit("seconds");
+        cycle_seconds.push(&[], cycle.as_secs_f64());
+        let mut samples = MetricFamily::counter("gomon_samples", "Sampling cycles run, by what triggered them.").labels(&["trigger"]);
+        samples.push(&["interval"], self.samples[Trigger::Interval as usize] as f64);
+        samples.push(&["scrape"], self.samples[Trigger::Scrape as usize] as f64);
+        vec![duration, success, cycle_seconds, samples]
+    }
+}
+
+/// Runs a collector, records its duration and success, logs a failure.
+fn timed<T, E: std::fmt::Display>(
+    runs: &mut Vec<CollectorRun>,
+    name: &'static str,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Option<T> {
+    let started = Instant::now();
+    let result = f();
+    let success = result.is_ok();
+    runs.push(CollectorRun { name, duration: started.elapsed(), success });
+    match result {
+        Ok(value) => Some(value),
+        Err(e) => {
+            tracing::warn!(collector = name, "Collector failed: {e}");
+            None
+        }
+    }
+}
+
+/// Hands out the latest exposition and asks for a fresh one when stale.
+#[derive(Clone)]
+pub struct Schedule {
+    latest: watch::Receiver<Arc<Exposition>>,
+    request: Arc<Notify>,
+    interval: Duration,
+}
+
+/// How long a scrape waits for an on-demand sample before it takes the
+/// stale one.
+const ON_DEMAND_WAIT: Duration = Duration::from_secs(10);
+
+impl Schedule {
+    /// The latest exposition; when it is older than 1.5 intervals (or there
+    /// is none yet), asks for a cycle and waits for it, within a bound.
+    pub async fn current(&self) -> Arc<Exposition> {
+        let mut latest = self.latest.clone();
+        let current = latest.borrow_and_update().clone();
+        let stale = current.taken.is_none_or(|t| t.elapsed() > self.interval.mul_f32(1.5));
+        if !stale {
+            return current;
+        }
+        self.request.notify_one();
+        match tokio::time::timeout(ON_DEMAND_WAIT, latest.changed()).await {
+            Ok(Ok(())) => latest.borrow().clone(),
+            _ => current,
+        }
+    }
+}
+
+/// Starts the scheduler task; it runs until `shutdown` turns true.
+pub fn start(collector: Collector, interval: Duration, mut shutdown: watch::Receiver<bool>) -> Schedule {
+    let (tx, rx) = watch::channel(Arc::new(Exposition::default()));
+    let request = Arc::new(Notify::new());
+    let schedule = Schedule { latest: rx, request: request.clone(), interval };
+    let collector = Arc::new(Mutex::new(collector));
+    tokio::spawn(async move {
+        let mut trigger = Trigger::Interval;
+        let mut last: Option<Instant> = None;
+        loop {
+            if let Some(last) = last {
+                let wait = until_next_tick(SystemTime::now(), interval, last.elapsed());
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => trigger = Trigger::Interval,
+                    _ = request.notified() => trigger = Trigger::Scrape,
+                    _ = shutdown.changed() => break,
+                }
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            let collector = collector.clone();
+            let cycle = tokio::task::spawn_blocking(move || {
+                collector.lock().unwrap_or_else(|e| e.into_inner()).cycle(trigger)
+            });
+            match cycle.await {
+                Ok(exposition) => {
+                    last = exposition.taken;
+                    tx.send_replace(Arc::new(exposition));
+                }
+                Err(e) => {
+                    tracing::error!("Sampling cycle panicked: {e}");
+                    last = Some(Instant::now());
+                }
+            }
+        }
+    });
+    schedule
+}
+
+/// Time until the next multiple of `interval` in wall-clock time, skipping
+/// one that would come less than a quarter interval after the last sample.
+fn until_next_tick(now: SystemTime, interval: Duration, since_last: Duration) -> Duration {
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let period = interval.as_nanos().max(1);
+    let into = now.as_nanos() % period;
+    let mut wait = Duration::from_nanos((period - into) as u64);
+    if since_last + wait < interval / 4 {
+        wait += interval;
+    }
+    wait
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_align_to_the_interval() {
+        let i = Duration::from_secs(15);
+        let at = |s: u64, ms: u64| UNIX_EPOCH + Duration::from_secs(s) + Duration::from_millis(ms);
+        assert_eq!(until_next_tick(at(1_000_005, 0), i, Duration::from_secs(10)), Duration::from_secs(10));
+        assert_eq!(until_next_tick(at(1_000_014, 500), i, Duration::from_secs(10)), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_tick_right_after_an_on_demand_sample_is_skipped() {
+        let i = Duration::from_secs(15);
+        let now = UNIX_EPOCH + Duration::from_millis(1_000_014_000);
+        // A scrape sampled 1 s ago; the tick 1 s from now would be 2 s after it.
+        assert_eq!(until_next_tick(now, i, Duration::from_secs(1)), Duration::from_secs(16));
+    }
+}

@@ -1,0 +1,238 @@
+//! gomon's configuration: a TOML file, overridden by command-line flags.
+//!
+//! Every field has a default, so an empty file (or none) is a valid
+//! configuration. Unknown keys are refused with their name, so a typo never
+//! silently falls back to a default. `gomon config` prints the effective
+//! configuration in this format; `assets/gomon.example.toml` is the
+//! documented example (a test keeps it equal to the defaults).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::sample::SampleConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port of the HTTPS server that serves `/metrics`.
+    pub listen: SocketAddr,
+    /// Directory for the generated TLS certificate, the compiled-probe cache
+    /// and other state. Default: `/var/lib/gomon` for root, else
+    /// `$XDG_STATE_HOME/gomon` (or `~/.local/state/gomon`).
+    pub state_dir: PathBuf,
+    /// Sampling interval. Samples are aligned to multiples of it; a scrape
+    /// that finds the last sample older than 1.5 intervals samples at once.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// TLS for the HTTP server.
+    pub tls: TlsConfig,
+    /// What the host samples and how.
+    pub sample: SampleConfig,
+    /// The WASM probes.
+    pub probes: ProbesConfig,
+    /// gomon's own log.
+    pub log: LogConfig,
+}
+
+/// TLS settings. Without `cert` and `key`, gomon generates a self-signed
+/// certificate in `<state_dir>/tls/` on first start and re-uses it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain to serve (with `key`).
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS. Only for a listener that nothing
+    /// untrusted can reach.
+    pub plain_http: bool,
+}
+
+/// Probe settings shared by every probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbesConfig {
+    /// Directory of operator probes: every `*.wasm` component in it is
+    /// loaded at start. Default: `<state_dir>/probes`.
+    pub dir: Option<PathBuf>,
+    /// Wall-clock limit for one probe call; a call past it is stopped.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Linear-memory limit of one probe instance, in bytes.
+    pub memory_limit_bytes: u64,
+    /// Most series one probe may return from one call; more is an error.
+    pub max_series: u32,
+    /// Built-in probes not to run (`system`, `filesystem`, `io`, `network`).
+    pub disable_builtin: Vec<String>,
+}
+
+/// Log output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (human-readable) or `json` (one object per line).
+    pub format: LogFormat,
+    /// Level filter, in `RUST_LOG` syntax (`info`, `gomon=debug`, …).
+    /// The `RUST_LOG` environment variable overrides it.
+    pub level: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 1234)),
+            state_dir: default_state_dir(),
+            interval: Duration::from_secs(15),
+            tls: TlsConfig::default(),
+            sample: SampleConfig::default(),
+            probes: ProbesConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ProbesConfig {
+    fn default() -> Self {
+        ProbesConfig {
+            dir: None,
+            call_timeout: Duration::from_millis(250),
+            memory_limit_bytes: 64 * 1024 * 1024,
+            max_series: 100_000,
+            disable_builtin: Vec::new(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Text, level: "info".to_owned() }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file. Errors name the file and, for unknown keys, the key.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Config::from_toml(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        // toml's message names the unknown key and its line; keep it whole
+        // but on one line.
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", one_line(&e.to_string())))
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("configuration is always representable as TOML")
+    }
+
+    /// Directory of operator probes.
+    pub fn probe_dir(&self) -> PathBuf {
+        self.probes.dir.clone().unwrap_or_else(|| self.state_dir.join("probes"))
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.interval < Duration::from_millis(100) {
+            anyhow::bail!("interval {:?} is too short (minimum 100ms)", self.interval);
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            anyhow::bail!("tls.cert and tls.key must be given together");
+        }
+        if self.probes.call_timeout < Duration::from_millis(10) {
+            anyhow::bail!("probes.call_timeout {:?} is too short (minimum 10ms)", self.probes.call_timeout);
+        }
+        Ok(())
+    }
+}
+
+/// `/var/lib/gomon` for root, else the XDG state directory.
+pub fn default_state_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/gomon");
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("gomon");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/state/gomon"),
+        None => PathBuf::from("gomon-state"),
+    }
+}
+
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("listen = \"127.0.0.1:9\"\nintervall = \"5s\"\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("intervall"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn unknown_nested_key_is_named() {
+        let err = Config::from_toml("[tls]\ncertificate = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("certificate"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let mut config = Config::default();
+        config.interval = Duration::from_secs(5);
+        config.tls.cert = Some("/etc/gomon/cert.pem".into());
+        config.tls.key = Some("/etc/gomon/key.pem".into());
+        let text = config.to_toml();
+        assert!(text.contains("interval = \"5s\""), "{text}");
+        assert_eq!(Config::from_toml(&text).unwrap(), config);
+    }
+
+    #[test]
+    fn example_file_matches_the_defaults() {
+        let text = include_str!("../../assets/gomon.example.toml");
+        let mut example = Config::from_toml(text).unwrap();
+        example.state_dir = Config::default().state_dir;
+        assert_eq!(example, Config::default());
+    }
+
+    #[test]
+    fn rejects_half_a_certificate() {
+        let config = Config::from_toml("[tls]\ncert = \"c.pem\"\n").unwrap();
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,493 @@
+//! The WASM runtime: one engine, the probes it has loaded, and the calls
+//! into them.
+//!
+//! Loading a probe goes: check the component's shape against the contract
+//! ([`contract`]) → compile, or load the compiled form from the cache
+//! ([`engine::ComponentCache`]) → pre-link against the host's imports →
+//! instantiate, `describe`, `configure` → check its needs against its grants.
+//! Each step's failure names the probe and the reason.
+
+pub mod bindings;
+pub mod builtin;
+pub mod contract;
+pub mod engine;
+pub mod probe;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gomon_sink_prometheus::{Kind, MetricFamily, Sample, Value};
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use bindings::types::{self, Capability};
+use contract::ComponentShape;
+use engine::{ComponentCache, Origin};
+use probe::{CallError, ErrorKind, Instance, Limits, ProbeState, Stats};
+
+/// Where a probe came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Embedded in the binary.
+    Builtin,
+    /// A file in the probe directory.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Builtin => f.write_str("built-in"),
+            Source::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A probe that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("probe {probe}: {reason}")]
+pub struct LoadError {
+    /// The probe's name or file.
+    pub probe: String,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+/// A loaded probe.
+pub struct LoadedProbe {
+    /// Its name, from `describe`.
+    pub name: String,
+    /// Its own version, from `describe`.
+    pub version: String,
+    /// One line about it, from `describe`.
+    pub description: String,
+    /// Built-in or file.
+    pub source: Source,
+    /// What it reads.
+    pub needs: Vec<Capability>,
+    /// Whether its compiled form came from the cache.
+    pub origin: Origin,
+    /// Time from bytes to a described instance.
+    pub load_time: Duration,
+    /// Calls, errors, durations.
+    pub stats: Stats,
+    /// Series it returned from its last successful call.
+    pub last_series: usize,
+    instance: Instance,
+}
+
+/// Settings for the probe set.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Directory for compiled components; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Limits for every probe.
+    pub limits: Limits,
+    /// The sampling interval: the unit of failure back-off.
+    pub interval: Duration,
+}
+
+/// Everything probes can be granted, except process details and
+/// observations, which an operator grants explicitly.
+pub const DEFAULT_GRANTS: &[Capability] =
+    &[Capability::System, Capability::Filesystems, Capability::Disks, Capability::Network];
+
+/// Families only the host may define.
+const RESERVED_PREFIXES: &[&str] =
+    &["gomon_probe_", "gomon_collector_", "gomon_http_", "gomon_build_", "gomon_sample", "process_"];
+
+/// Longest back-off of a failing probe.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The loaded probes and the engine that runs them.
+pub struct ProbeSet {
+    engine: Engine,
+    linker: Linker<ProbeState>,
+    cache: ComponentCache,
+    options: RuntimeOptions,
+    probes: Vec<LoadedProbe>,
+}
+
+impl ProbeSet {
+    /// An empty set with a new engine.
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
+        let engine = engine::new_engine()?;
+        let mut linker = Linker::new(&engine);
+        probe::link(&mut linker)?;
+        let cache = ComponentCache::new(options.cache_dir.clone());
+        Ok(ProbeSet { engine, linker, cache, options, probes: Vec::new() })
+    }
+
+    /// The loaded probes, in call order.
+    pub fn probes(&self) -> &[LoadedProbe] {
+        &self.probes
+    }
+
+    /// Loads the built-in probes not disabled by name.
+    pub fn load_builtins(&mut self, disabled: &[String]) -> Vec<LoadError> {
+        let mut errors = Vec::new();
+        for builtin in builtin::BUILTIN_PROBES {
+            if disabled.iter().any(|d| d == builtin.name) {
+                tracing::info!(probe = builtin.name, "Built-in probe disabled by configuration.");
+                continue;
+            }
+            let grants = DEFAULT_GRANTS;
+            match self.prepare(builtin.component, Source::Builtin, builtin.name, grants) {
+                Ok(probe) => self.insert(probe),
+                Err(e) => errors.push(e),
+            }
+        }
+        errors
+    }
+
+    /// Loads every `*.wasm` file of a directory (a missing directory is
+    /// empty). A probe with a built-in's name replaces the built-in.
+    pub fn load_dir(&mut self, dir: &Path) -> Vec<LoadError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(e) => return vec![LoadError { probe: dir.display().to_string(), reason: e.to_string() }],
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        paths.sort();
+        let mut errors = Vec::new();
+        for path in paths {
+            match self.load_file(&path) {
+                Ok(()) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        errors
+    }
+
+    /// Loads one probe file.
+    pub fn load_file(&mut self, path: &Path) -> Result<(), LoadError> {
+        let label = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| LoadError { probe: label.clone(), reason: e.to_string() })?;
+        let probe = self.prepare(&bytes, Source::File(path.to_owned()), &label, DEFAULT_GRANTS)?;
+        if self.probes.iter().any(|p| p.name == probe.name && p.source != Source::Builtin) {
+            return Err(LoadError {
+                probe: label,
+                reason: format!("another file already provides a probe named `{}`", probe.name),
+            });
+        }
+        self.insert(probe);
+        Ok(())
+    }
+
+    fn insert(&mut self, probe: LoadedProbe) {
+        tracing::info!(
+            probe = %probe.name,
+            version = %probe.version,
+            source = %probe.source,
+            cached = probe.origin == Origin::Cached,
+            load_ms = probe.load_time.as_secs_f64() * 1e3,
+            "Probe loaded."
+        );
+        if let Some(old) = self.probes.iter_mut().find(|p| p.name == probe.name) {
+            tracing::info!(probe = %probe.name, replaced = %old.source, "Probe replaces an earlier one of the same name.");
+            *old = probe;
+        } else {
+            self.probes.push(probe);
+        }
+    }
+
+    /// Checks, compiles, links and describes a probe.
+    fn prepare(&self, bytes: &[u8], source: Source, label: &str, grants: &[Capability]) -> Result<LoadedProbe, LoadError> {
+        let fail = |reason: String| LoadError { probe: label.to_owned(), reason };
+        let started = Instant::now();
+        let shape = ComponentShape::parse(bytes).map_err(|e| fail(e.to_string()))?;
+        shape.check().map_err(|e| fail(e.to_string()))?;
+        let (component, origin) =
+            self.cache.load(&self.engine, bytes).map_err(|e| fail(format!("does not compile: {e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(bindings::MeasurePre::new)
+            .map_err(|e| fail(format!("cannot be linked: {e:#}")))?;
+        let mut instance = Instance::new(label, self.engine.clone(), pre, self.options.limits.clone(), Vec::new());
+        let info = instance.describe().map_err(|e| fail(format!("describe failed: {e}")))?;
+        check_name(&info.name).map_err(fail)?;
+        instance.set_name(&info.name);
+        if let Some(missing) = info.needs.iter().find(|need| !grants.contains(need)) {
+            return Err(fail(format!(
+                "needs `{}`, which is not granted to it; grant it in the probe's configuration",
+                capability_name(*missing)
+            )));
+        }
+        Ok(LoadedProbe {
+            name: info.name,
+            version: info.version,
+            description: info.description,
+            source,
+            needs: info.needs,
+            origin,
+            load_time: started.elapsed(),
+            stats: Stats { up: true, ..Stats::default() },
+            last_series: 0,
+            instance,
+        })
+    }
+
+    /// Calls every probe that is not backed off with the parts of the
+    /// snapshot it may see, and gathers the families they return.
+    pub fn measure_all(&mut self, snapshot: &types::Snapshot) -> Vec<MetricFamily> {
+        let mut out: Vec<MetricFamily> = Vec::new();
+        let mut taken: HashSet<String> = HashSet::new();
+        let interval = self.options.interval;
+        for probe in &mut self.probes {
+            let now = Instant::now();
+            if probe.stats.backoff_until.is_some_and(|until| now < until) {
+                continue;
+            }
+            let view = restrict(snapshot, &probe.needs);
+            let started = Instant::now();
+            let result = probe.instance.measure(&view);
+            probe.stats.calls += 1;
+            probe.stats.durations.observe(started.elapsed().as_secs_f64());
+            let result = result.and_then(|families| {
+                probe.last_series = families.iter().map(|f| f.series.len()).sum();
+                accept(&probe.name, families, &mut taken, &mut out)
+            });
+            match result {
+                Ok(()) => {
+                    if probe.stats.consecutive_failures > 0 {
+                        tracing::info!(probe = %probe.name, "Probe recovered.");
+                    }
+                    probe.stats.consecutive_failures = 0;
+                    probe.stats.backoff_until = None;
+                    probe.stats.up = true;
+                }
+                Err(CallError { kind, message }) => {
+                    let repeated = probe.stats.last_error.as_deref() == Some(message.as_str());
+                    probe.stats.fail(kind, message.clone());
+                    let failures = probe.stats.consecutive_failures;
+                    let backoff = backoff(interval, failures);
+                    if let Some(delay) = backoff {
+                        probe.stats.backoff_until = Some(Instant::now() + delay);
+                    }
+                    let backoff_s = backoff.map_or(0.0, |d| d.as_secs_f64());
+                    if repeated {
+                        tracing::debug!(probe = %probe.name, kind = kind.as_str(), failures, backoff_s, "Probe call failed again: {message}");
+                    } else {
+                        tracing::warn!(probe = %probe.name, kind = kind.as_str(), failures, backoff_s, "Probe call failed: {message}");
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The probes' own metrics.
+    pub fn self_metrics(&self) -> Vec<MetricFamily> {
+        let mut up = MetricFamily::gauge("gomon_probe_up", "Whether the probe's last call succeeded.").labels(&["probe"]);
+        let mut info = MetricFamily::gauge("gomon_probe_info", "A loaded probe, its version and where it came from.")
+            .labels(&["probe", "version", "source"]);
+        let mut calls = MetricFamily::counter("gomon_probe_calls", "Calls made into the probe.").labels(&["probe"]);
+        let mut errors = MetricFamily::counter("gomon_probe_errors", "Failed probe calls by kind: trap, timeout, memory, contract, probe.")
+            .labels(&["probe", "kind"]);
+        let mut memory = MetricFamily::gauge("gomon_probe_memory_bytes", "Linear memory of the probe's live instance.")
+            .unit("bytes")
+            .labels(&["probe"]);
+        let mut series = MetricFamily::gauge("gomon_probe_series", "Series the probe returned from its last successful call.")
+            .labels(&["probe"]);
+        let mut load = MetricFamily::gauge("gomon_probe_load_seconds", "Time the probe took to load (compile or cache, link, describe).")
+            .unit("seconds")
+            .labels(&["probe"]);
+        let mut durations = MetricFamily::histogram("gomon_probe_call_duration_seconds", "Duration of probe calls.")
+            .unit("seconds")
+            .labels(&["probe"]);
+        for p in &self.probes {
+            let name = p.name.as_str();
+            up.push(&[name], if p.stats.up { 1.0 } else { 0.0 });
+            let source = match p.source {
+                Source::Builtin => "builtin",
+                Source::File(_) => "file",
+            };
+            info.push(&[name, &p.version, source], 1.0);
+            calls.push(&[name], p.stats.calls as f64);
+            for (kind, count) in ErrorKind::ALL.iter().zip(p.stats.errors) {
+                errors.push(&[name, kind.as_str()], count as f64);
+            }
+            memory.push(&[name], p.instance.memory_bytes() as f64);
+            series.push(&[name], p.last_series as f64);
+            load.push(&[name], p.load_time.as_secs_f64());
+            let h = &p.stats.durations;
+            durations.push_histogram(&[name], h.cumulative(), h.sum, h.count);
+        }
+        vec![up, info, calls, errors, memory, series, load, durations]
+    }
+}
+
+/// `None` for the first failure (retry next cycle), then one interval,
+/// two, four, … up to five minutes.
+fn backoff(interval: Duration, failures: u32) -> Option<Duration> {
+    if failures < 2 {
+        return None;
+    }
+    let factor = 1u32 << (failures - 2).min(16);
+    Some(interval.saturating_mul(factor).min(MAX_BACKOFF))
+}
+
+/// Checks a probe's output and moves its families to `out`. Invalid
+/// families are dropped and reported; valid ones are kept.
+fn accept(
+    probe: &str,
+    families: Vec<types::MetricFamily>,
+    taken: &mut HashSet<String>,
+    out: &mut Vec<MetricFamily>,
+) -> Result<(), CallError> {
+    let mut problems = Vec::new();
+    for family in families {
+        let family = convert(family);
+        if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| family.name.starts_with(*p)) {
+            problems.push(format!("family `{}`: names starting with `{prefix}` are reserved for the host", family.name));
+            continue;
+        }
+        if let Err(e) = gomon_sink_prometheus::validate(&family) {
+            problems.push(e.to_string());
+            continue;
+        }
+        if !taken.insert(family.name.clone()) {
+            problems.push(format!("family `{}` is already provided by another probe", family.name));
+            continue;
+        }
+        out.push(family);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        let more = if problems.len() > 1 { format!(" (and {} more)", problems.len() - 1) } else { String::new() };
+        Err(CallError { kind: ErrorKind::Contract, message: format!("{}{more}", problems[0]) })
+    }
+}
+
+fn convert(family: types::MetricFamily) -> MetricFamily {
+    let kind = match family.kind {
+        types::MetricKind::Gauge => Kind::Gauge,
+        types::MetricKind::Counter => Kind::Counter,
+    };
+    let samples = family
+        .series
+        .into_iter()
+        .map(|s| Sample { label_values: s.labels, value: Value::Scalar(s.value) })
+        .collect();
+    let mut out = MetricFamily::new(family.name, family.help, kind);
+    out.unit = family.unit;
+    out.label_names = family.label_names;
+    out.samples = samples;
+    out
+}
+
+/// The part of a snapshot a probe may see: the host copies only the
+/// granted parts.
+fn restrict<'a>(snapshot: &'a types::Snapshot, needs: &[Capability]) -> Cow<'a, types::Snapshot> {
+    let has = |c: Capability| needs.contains(&c);
+    let all = has(Capability::System)
+        && has(Capability::Filesystems)
+        && has(Capability::Disks)
+        && has(Capability::Network)
+        && (snapshot.processes.is_empty() || has(Capability::Processes))
+        && (snapshot.connections.is_empty() || has(Capability::Connections));
+    if all && snapshot.processes.iter().all(|p| p.details.is_none() || has(Capability::ProcessDetails)) {
+        return Cow::Borrowed(snapshot);
+    }
+    Cow::Owned(types::Snapshot {
+        taken_at_seconds: snapshot.taken_at_seconds,
+        system: if has(Capability::System) { snapshot.system.clone() } else { None },
+        filesystems: if has(Capability::Filesystems) { snapshot.filesystems.clone() } else { Vec::new() },
+        disks: if has(Capability::Disks) { snapshot.disks.clone() } else { Vec::new() },
+        interfaces: if has(Capability::Network) { snapshot.interfaces.clone() } else { Vec::new() },
+        processes: if has(Capability::Processes) {
+            let details = has(Capability::ProcessDetails);
+            snapshot
+                .processes
+                .iter()
+                .map(|p| types::Process { details: if details { p.details.clone() } else { None }, ..p.clone() })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        connections: if has(Capability::Connections) { snapshot.connections.clone() } else { Vec::new() },
+    })
+}
+
+/// The config and `describe` spelling of a capability.
+pub fn capability_name(c: Capability) -> &'static str {
+    match c {
+        Capability::System => "system",
+        Capability::Filesystems => "filesystems",
+        Capability::Disks => "disks",
+        Capability::Network => "network",
+        Capability::Processes => "processes",
+        Capability::ProcessDetails => "process-details",
+        Capability::Connections => "connections",
+        Capability::Observations => "observations",
+    }
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-');
+    if ok { Ok(()) } else { Err(format!("describes itself with an invalid name `{name}` (want [a-z0-9-]+, at most 64)")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backs_off_exponentially_up_to_five_minutes() {
+        let i = Duration::from_secs(15);
+        assert_eq!(backoff(i, 1), None);
+        assert_eq!(backoff(i, 2), Some(Duration::from_secs(15)));
+        assert_eq!(backoff(i, 3), Some(Duration::from_secs(30)));
+        assert_eq!(backoff(i, 5), Some(Duration::from_secs(120)));
+        assert_eq!(backoff(i, 40), Some(MAX_BACKOFF));
+    }
+
+    #[test]
+    fn probe_names_are_checked() {
+        assert!(check_name("cpu-ratios").is_ok());
+        assert!(check_name("CPU").is_err());
+        assert!(check_name("").is_err());
+        assert!(check_name("a/b").is_err());
+    }
+
+    fn family(name: &str) -> types::MetricFamily {
+        types::MetricFamily {
+            name: name.into(),
+            help: "h".into(),
+            kind: types::MetricKind::Gauge,
+            unit: String::new(),
+            label_names: vec!["a".into()],
+            series: vec![types::Series { labels: vec!["x".into()], value: 1.0 }],
+        }
+    }
+
+    #[test]
+    fn rejects_reserved_invalid_and_duplicate_families_but_keeps_the_rest() {
+        let mut taken = HashSet::new();
+        let mut out = Vec::new();
+        accept("a", vec![family("gomon_ok")], &mut taken, &mut out).unwrap();
+        let err = accept(
+            "b",
+            vec![family("gomon_ok"), family("gomon_probe_up"), family("bad name"), family("gomon_fine")],
+            &mut taken,
+            &mut out,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Contract);
+        assert!(err.message.contains("already provided"), "{}", err.message);
+        assert!(err.message.contains("2 more"), "{}", err.message);
+        let names: Vec<_> = out.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["gomon_ok", "gomon_fine"]);
+    }
+}

@@ -1,0 +1,426 @@
+//! One loaded probe: its compiled component, its live instance, its limits
+//! and its record of calls and failures.
+//!
+//! A call that traps, runs past its deadline or grows memory past the limit
+//! fails only this probe's call: the instance is thrown away and a fresh one
+//! is made from the pre-linked component before the next call. A probe that
+//! keeps failing is backed off (see [`super::ProbeSet`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::{self, Measure, MeasurePre, host, types};
+use super::engine::EPOCH_TICK;
+
+/// Per-probe limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Linear memory, all memories of the instance together.
+    pub memory_bytes: u64,
+    /// Wall-clock time of one call.
+    pub call_timeout: Duration,
+    /// Series one call may return.
+    pub max_series: u32,
+}
+
+/// Why a call failed; the `kind` label of `gomon_probe_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The guest trapped (panic, unreachable, out-of-bounds access, …).
+    Trap,
+    /// The call ran past its deadline and was interrupted.
+    Timeout,
+    /// The guest asked for more memory than its limit.
+    Memory,
+    /// The guest's output broke the contract (bad names, too many series).
+    Contract,
+    /// The probe returned an error of its own.
+    Probe,
+}
+
+impl ErrorKind {
+    /// Every kind, in label order.
+    pub const ALL: [ErrorKind; 5] =
+        [ErrorKind::Trap, ErrorKind::Timeout, ErrorKind::Memory, ErrorKind::Contract, ErrorKind::Probe];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Trap => "trap",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Memory => "memory",
+            ErrorKind::Contract => "contract",
+            ErrorKind::Probe => "probe",
+        }
+    }
+}
+
+/// A failed call.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} error: {message}", kind.as_str())]
+pub struct CallError {
+    /// What went wrong, as a label value.
+    pub kind: ErrorKind,
+    /// The detail, for the log.
+    pub message: String,
+}
+
+impl CallError {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        CallError { kind, message: message.into() }
+    }
+}
+
+/// The store data of one probe instance.
+pub struct ProbeState {
+    name: Arc<str>,
+    limiter: MemoryLimiter,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    logs_this_call: u32,
+}
+
+/// Most log lines a probe may write per call; the rest are dropped.
+const MAX_LOGS_PER_CALL: u32 = 32;
+/// Longest log line a probe may write; the rest is cut.
+const MAX_LOG_BYTES: usize = 4096;
+
+impl ProbeState {
+    fn new(name: Arc<str>, memory_limit: u64) -> Self {
+        ProbeState {
+            name,
+            limiter: MemoryLimiter::new(memory_limit),
+            wasi: deny_all_wasi(),
+            table: ResourceTable::new(),
+            logs_this_call: 0,
+        }
+    }
+}
+
+/// WASI for probes built with toolchains that import it: no filesystem, no
+/// network, no environment or arguments, no inherited stdio. Clocks and
+/// random numbers work.
+fn deny_all_wasi() -> WasiCtx {
+    WasiCtxBuilder::new()
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        .build()
+}
+
+impl WasiView for ProbeState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for ProbeState {}
+
+impl host::Host for ProbeState {
+    fn log(&mut self, level: host::LogLevel, message: String) {
+        self.logs_this_call += 1;
+        if self.logs_this_call > MAX_LOGS_PER_CALL {
+            if self.logs_this_call == MAX_LOGS_PER_CALL + 1 {
+                tracing::warn!(probe = %self.name, "Probe logs too much; dropping the rest of this call's lines.");
+            }
+            return;
+        }
+        let message = truncate(&message, MAX_LOG_BYTES);
+        let probe = &*self.name;
+        match level {
+            host::LogLevel::Trace => tracing::trace!(probe, "{message}"),
+            host::LogLevel::Debug => tracing::debug!(probe, "{message}"),
+            host::LogLevel::Info => tracing::info!(probe, "{message}"),
+            host::LogLevel::Warn => tracing::warn!(probe, "{message}"),
+            host::LogLevel::Error => tracing::error!(probe, "{message}"),
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Limits the linear memory of all of an instance's memories together and
+/// remembers whether a growth was refused (to tell memory failures from
+/// other traps) and how much memory the instance holds.
+struct MemoryLimiter {
+    limit: u64,
+    total: u64,
+    exceeded: bool,
+}
+
+impl MemoryLimiter {
+    fn new(limit: u64) -> Self {
+        MemoryLimiter { limit, total: 0, exceeded: false }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let growth = desired.saturating_sub(current) as u64;
+        if self.total.saturating_add(growth) > self.limit {
+            self.exceeded = true;
+            wasmtime::bail!("memory limit of {} bytes exceeded (asked to grow to {desired} bytes)", self.limit);
+        }
+        self.total += growth;
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// Adds the contract's imports and a deny-all WASI to a linker.
+pub fn link(linker: &mut Linker<ProbeState>) -> anyhow::Result<()> {
+    Measure::add_to_linker::<ProbeState, HasSelf<ProbeState>>(linker, |state| state)?;
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    Ok(())
+}
+
+struct Live {
+    store: Store<ProbeState>,
+    bindings: Measure,
+}
+
+/// A loaded, pre-linked probe and its current instance.
+pub struct Instance {
+    name: Arc<str>,
+    engine: Engine,
+    pre: MeasurePre<ProbeState>,
+    limits: Limits,
+    settings: Vec<(String, String)>,
+    live: Option<Live>,
+}
+
+impl Instance {
+    /// Prepares a probe; no guest code runs yet.
+    pub fn new(
+        name: &str,
+        engine: Engine,
+        pre: MeasurePre<ProbeState>,
+        limits: Limits,
+        settings: Vec<(String, String)>,
+    ) -> Self {
+        Instance { name: name.into(), engine, pre, limits, settings, live: None }
+    }
+
+    /// Renames the probe (once `describe` has told its real name).
+    pub fn set_name(&mut self, name: &str) {
+        self.name = name.into();
+        if let Some(live) = &mut self.live {
+            live.store.data_mut().name = self.name.clone();
+        }
+    }
+
+    /// Calls `describe`.
+    pub fn describe(&mut self) -> Result<types::ProbeInfo, CallError> {
+        self.call(|live| live.bindings.gomon_probe_probe().call_describe(&mut live.store))
+    }
+
+    /// Calls `measure`.
+    pub fn measure(&mut self, snapshot: &types::Snapshot) -> Result<Vec<types::MetricFamily>, CallError> {
+        let max_series = self.limits.max_series as usize;
+        let families = self
+            .call(|live| live.bindings.gomon_probe_metrics().call_measure(&mut live.store, snapshot))?
+            .map_err(|message| CallError::new(ErrorKind::Probe, message))?;
+        let series: usize = families.iter().map(|f| f.series.len()).sum();
+        if series > max_series {
+            return Err(CallError::new(
+                ErrorKind::Contract,
+                format!("returned {series} series, more than the limit of {max_series}"),
+            ));
+        }
+        Ok(families)
+    }
+
+    /// Linear memory the live instance holds, in bytes (0 when none).
+    pub fn memory_bytes(&self) -> u64 {
+        self.live.as_ref().map_or(0, |live| live.store.data().limiter.total)
+    }
+
+    /// Runs one guest call with a fresh deadline, instantiating first if
+    /// needed; a failed call discards the instance.
+    fn call<R>(&mut self, f: impl FnOnce(&mut Live) -> wasmtime::Result<R>) -> Result<R, CallError> {
+        if self.live.is_none() {
+            self.live = Some(self.instantiate()?);
+        }
+        let live = self.live.as_mut().expect("instantiated above");
+        live.store.data_mut().logs_this_call = 0;
+        live.store.set_epoch_deadline(self.deadline_ticks());
+        match f(live) {
+            Ok(result) => Ok(result),
+            Err(error) => {
+                let exceeded = live.store.data().limiter.exceeded;
+                self.live = None;
+                Err(classify(&error, exceeded))
+            }
+        }
+    }
+
+    fn instantiate(&mut self) -> Result<Live, CallError> {
+        let mut store = Store::new(&self.engine, ProbeState::new(self.name.clone(), self.limits.memory_bytes));
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.deadline_ticks());
+        let bindings = match self.pre.instantiate(&mut store) {
+            Ok(bindings) => bindings,
+            Err(error) => return Err(classify(&error, store.data().limiter.exceeded)),
+        };
+        let mut live = Live { store, bindings };
+        let configured = live.bindings.gomon_probe_probe().call_configure(&mut live.store, &self.settings);
+        match configured {
+            Ok(Ok(())) => Ok(live),
+            Ok(Err(message)) => Err(CallError::new(ErrorKind::Probe, format!("configure refused: {message}"))),
+            Err(error) => Err(classify(&error, live.store.data().limiter.exceeded)),
+        }
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        let ticks = self.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis();
+        // One extra tick: the first may come at once.
+        (ticks as u64).max(1) + 1
+    }
+}
+
+/// Tells a timeout and a memory overrun from other traps.
+fn classify(error: &wasmtime::Error, memory_exceeded: bool) -> CallError {
+    if memory_exceeded {
+        return CallError::new(ErrorKind::Memory, format!("{error:#}"));
+    }
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => CallError::new(ErrorKind::Timeout, "call ran past its deadline and was stopped"),
+        _ => CallError::new(ErrorKind::Trap, first_line(&format!("{error:#}"))),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_owned()
+}
+
+/// The probe's self-accounting, turned into metrics by the host.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Calls of `measure` made (not counting skipped ones).
+    pub calls: u64,
+    /// Failed calls by kind, in [`ErrorKind::ALL`] order.
+    pub errors: [u64; 5],
+    /// Call durations.
+    pub durations: Histogram,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// No calls before this instant.
+    pub backoff_until: Option<Instant>,
+    /// Whether the last call succeeded.
+    pub up: bool,
+    /// The last failure, for `gomon probe list` and logs.
+    pub last_error: Option<String>,
+}
+
+impl Stats {
+    /// Records one failure.
+    pub fn fail(&mut self, kind: ErrorKind, message: String) {
+        let index = ErrorKind::ALL.iter().position(|k| *k == kind).expect("kind is in ALL");
+        self.errors[index] += 1;
+        self.consecutive_failures += 1;
+        self.up = false;
+        self.last_error = Some(message);
+    }
+}
+
+/// A fixed-bucket histogram of call durations, in seconds.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    /// Upper bounds.
+    pub bounds: &'static [f64],
+    /// Observations per bucket (not cumulative).
+    pub counts: Vec<u64>,
+    /// Sum of observations.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+/// Buckets from 10 µs to 2.5 s.
+pub const DURATION_BUCKETS: &[f64] =
+    &[0.00001, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram { bounds: DURATION_BUCKETS, counts: vec![0; DURATION_BUCKETS.len()], sum: 0.0, count: 0 }
+    }
+}
+
+impl Histogram {
+    /// Adds one observation.
+    pub fn observe(&mut self, seconds: f64) {
+        if let Some(i) = self.bounds.iter().position(|b| seconds <= *b) {
+            self.counts[i] += 1;
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    /// Cumulative `(upper bound, count)` pairs, without `+Inf`.
+    pub fn cumulative(&self) -> Vec<(f64, u64)> {
+        let mut running = 0;
+        self.bounds
+            .iter()
+            .zip(&self.counts)
+            .map(|(bound, count)| {
+                running += count;
+                (*bound, running)
+            })
+            .collect()
+    }
+}
+
+/// The contract version, re-exported for messages.
+pub use bindings::CONTRACT_VERSION;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative() {
+        let mut h = Histogram::default();
+        h.observe(0.00005);
+        h.observe(0.003);
+        h.observe(10.0);
+        let c = h.cumulative();
+        assert_eq!(c[0], (0.00001, 0));
+        assert_eq!(c[1], (0.0001, 1));
+        assert_eq!(c.last().unwrap().1, 2);
+        assert_eq!(h.count, 3);
+    }
+
+    #[test]
+    fn limiter_counts_all_memories_together() {
+        let mut l = MemoryLimiter::new(100);
+        assert!(l.memory_growing(0, 60, None).unwrap());
+        assert!(l.memory_growing(0, 30, None).unwrap());
+        assert!(l.memory_growing(30, 50, None).is_err());
+        assert!(l.exceeded);
+        assert_eq!(l.total, 90);
+    }
+
+    #[test]
+    fn truncates_on_a_char_boundary() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

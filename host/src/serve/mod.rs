@@ -1,0 +1,189 @@
+//! The HTTPS server: `/metrics` and a small index page.
+//!
+//! Hardened for a hostile network: TLS handshakes and request heads must
+//! arrive within a deadline, request heads are size-limited, connections are
+//! capped, and a bad connection only ever affects itself.
+
+pub mod tls;
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+use gomon_sink_prometheus::{Format, MetricFamily};
+
+use crate::collect::Schedule;
+use crate::telemetry::{self, HttpStats};
+
+/// Connections served at once; more are closed on accept.
+const MAX_CONNECTIONS: usize = 512;
+/// Time allowed for a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for a request head to arrive (also bounds idle keep-alive).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request head accepted.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Time in-flight requests get to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the request handlers share.
+pub struct AppState {
+    /// Latest samples.
+    pub schedule: Schedule,
+    /// Request counters.
+    pub http: HttpStats,
+    /// `https` or `http`, for the index page.
+    pub scheme: &'static str,
+}
+
+/// Accepts connections until `shutdown` turns true, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly rather than spin.
+                    tracing::warn!("Accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "Too many connections; closing a new one.");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req| handle(req, state.clone()));
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEAD_BYTES);
+            let result = match tls {
+                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                    Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out."),
+                },
+                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, "Connection ended with an error: {e}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::info!("Closing connections still open after {DRAIN_TIMEOUT:?}.");
+    }
+}
+
+async fn handle(req: Request<Incoming>, state: Arc<AppState>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path();
+    let (route, response) = match (req.method(), path) {
+        (&Method::GET | &Method::HEAD, "/metrics") => ("/metrics", metrics(&req, &state).await),
+        (&Method::GET | &Method::HEAD, "/") => ("/", index(&state)),
+        (_, "/metrics" | "/") => ("method", method_not_allowed()),
+        _ => ("other", plain(StatusCode::NOT_FOUND, "not found\n")),
+    };
+    let mut response = response;
+    if req.method() == Method::HEAD {
+        *response.body_mut() = Full::new(Bytes::new());
+    }
+    state.http.record(route, response.status().as_u16());
+    Ok(response)
+}
+
+async fn metrics(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
+    let header = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let format = Format::from_accept(header(header::ACCEPT));
+    let gzip = gomon_sink_prometheus::wants_gzip(header(header::ACCEPT_ENCODING));
+    let exposition = state.schedule.current().await;
+    state.http.scraped();
+
+    let mut host: Vec<MetricFamily> = vec![telemetry::build_info()];
+    host.extend(state.http.families());
+    host.extend(telemetry::process_families());
+    if let Some(taken) = exposition.taken {
+        let mut age = MetricFamily::gauge("gomon_sample_age_seconds", "Age of the sample this scrape returns.").unit("seconds");
+        age.push(&[], taken.elapsed().as_secs_f64());
+        host.push(age);
+    }
+    let mut families: Vec<&MetricFamily> = exposition.families.iter().chain(host.iter()).collect();
+    families.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut body = Vec::with_capacity(64 * 1024);
+    gomon_sink_prometheus::encode(format, families.iter().copied(), &mut body);
+    let mut builder = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, format.content_type())
+        .header(header::VARY, "Accept, Accept-Encoding");
+    if gzip {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+        if encoder.write_all(&body).is_ok()
+            && let Ok(compressed) = encoder.finish()
+        {
+            body = compressed;
+            builder = builder.header(header::CONTENT_ENCODING, "gzip");
+        }
+    }
+    builder.body(Full::new(Bytes::from(body))).unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"))
+}
+
+fn index(state: &AppState) -> Response<Full<Bytes>> {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>gomon</title></head>\
+         <body><h1>gomon {}</h1><ul><li><a href=\"/metrics\">/metrics</a> (Prometheus, {})</li></ul></body></html>\n",
+        env!("CARGO_PKG_VERSION"),
+        state.scheme
+    );
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .body(Full::new(Bytes::from(html)))
+        .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "\n"))
+}
+
+fn method_not_allowed() -> Response<Full<Bytes>> {
+    let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// Binds the listener; the error names the address.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse { " (is another gomon running? choose another with --listen)" } else { "" };
+        anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
+    })
+}

@@ -1,0 +1,179 @@
+"""Fixtures of the gomon end-to-end suite.
+
+- `free_port`: a factory of free loopback ports (bind to port 0).
+- `state_dir`: a fresh temporary state directory.
+- `gomon`: gomon started with `--state-dir <tmp> --listen 127.0.0.1:<port> --interval 1s`,
+  ready once `<state>/tls/cert.pem` exists and `/metrics` answers over HTTPS verified
+  with that certificate; SIGTERM on teardown must end it with exit code 0.
+- `gomon_factory`: the same, with extra arguments, as many as a test needs.
+- `shared_gomon`: one such gomon for a whole module (read-only tests).
+- `prometheus`: Debian's Prometheus scraping `shared_gomon` over https with
+  `tls_config.ca_file` = the generated certificate, every second.
+- `node_exporter`: Debian's prometheus-node-exporter on another loopback port.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import requests
+
+from e2e_helpers import GomonProcess, ServiceProcess, free_port as _free_port, require_tool
+
+
+@pytest.fixture
+def free_port():
+    """Factory: `free_port()` returns a loopback TCP port that was free a moment ago."""
+    return _free_port
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "state"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def gomon_factory(tmp_path: Path):
+    """Factory: `gomon_factory(*args, **kw)` starts a GomonProcess (see e2e_helpers);
+    every one still running at teardown must exit 0 on SIGTERM."""
+    started: list[GomonProcess] = []
+    counter = iter(range(1000))
+
+    def start(*extra_args: str, **kw) -> GomonProcess:
+        workdir = kw.pop("workdir", None) or tmp_path / f"gomon{next(counter)}"
+        g = GomonProcess(workdir, extra_args, **kw)
+        started.append(g)
+        return g
+
+    yield start
+    errors = []
+    for g in started:
+        if g.exit_code is not None:  # the test stopped it itself and checked the result
+            continue
+        try:
+            g.stop_and_check()
+        except AssertionError as exc:
+            errors.append(str(exc))
+    assert not errors, "\n\n".join(errors)
+
+
+@pytest.fixture
+def gomon(gomon_factory) -> GomonProcess:
+    return gomon_factory()
+
+
+@pytest.fixture(scope="module")
+def shared_gomon(tmp_path_factory) -> GomonProcess:
+    g = GomonProcess(tmp_path_factory.mktemp("shared-gomon"))
+    yield g
+    g.stop_and_check()
+
+
+class Prometheus:
+    def __init__(self, service: ServiceProcess, port: int) -> None:
+        self.service = service
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+    def query(self, expr: str) -> list[dict]:
+        """Instant query; returns the `result` vector (fails on a Prometheus error)."""
+        r = requests.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=5)
+        body = r.json()
+        assert r.status_code == 200 and body.get("status") == "success", f"query {expr!r}: {body}"
+        return body["data"]["result"]
+
+    def scalar(self, expr: str) -> float | None:
+        """Value of a query expected to yield at most one series (None if none yet)."""
+        result = self.query(expr)
+        assert len(result) <= 1, f"query {expr!r} returned {len(result)} series: {result}"
+        return float(result[0]["value"][1]) if result else None
+
+    def targets(self, job: str) -> list[dict]:
+        r = requests.get(f"{self.url}/api/v1/targets", timeout=5)
+        return [t for t in r.json()["data"]["activeTargets"] if t["labels"].get("job") == job]
+
+    def describe(self, job: str = "gomon") -> str:
+        try:
+            targets = self.targets(job)
+        except Exception as exc:  # noqa: BLE001
+            targets = f"<targets unavailable: {exc!r}>"
+        return f"Prometheus targets for job {job}: {targets}\n{self.service.describe()}"
+
+
+@pytest.fixture(scope="module")
+def prometheus(shared_gomon: GomonProcess, tmp_path_factory) -> Prometheus:
+    binary = require_tool("prometheus")
+    work = tmp_path_factory.mktemp("prometheus")
+    port = _free_port()
+    config = work / "prometheus.yml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            global:
+              scrape_interval: 1s
+              scrape_timeout: 1s
+              evaluation_interval: 1s
+            scrape_configs:
+              - job_name: gomon
+                scheme: https
+                tls_config:
+                  ca_file: {shared_gomon.cert}
+                static_configs:
+                  - targets: ['127.0.0.1:{shared_gomon.port}']
+              # Control: Prometheus scraping itself shows the harness works when gomon's target does not.
+              - job_name: prometheus
+                static_configs:
+                  - targets: ['127.0.0.1:{port}']
+            """
+        )
+    )
+    service = ServiceProcess(
+        "prometheus",
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={work / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        work,
+    )
+    try:
+        service.wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=30)
+        yield Prometheus(service, port)
+    finally:
+        service.stop()
+
+
+class NodeExporter:
+    def __init__(self, service: ServiceProcess, port: int) -> None:
+        self.service = service
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/metrics"
+
+
+@pytest.fixture(scope="module")
+def node_exporter(tmp_path_factory) -> NodeExporter:
+    binary = require_tool("prometheus-node-exporter")
+    work = tmp_path_factory.mktemp("node-exporter")
+    port = _free_port()
+    service = ServiceProcess(
+        "node_exporter",
+        [
+            binary,
+            f"--web.listen-address=127.0.0.1:{port}",
+            # The default also excludes overlay; a container's / may be one, and we compare "/".
+            "--collector.filesystem.fs-types-exclude=^(autofs|binfmt_misc|bpf|cgroup2?|configfs|"
+            "debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|proc|procfs|pstore|"
+            "rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$",
+        ],
+        work,
+    )
+    try:
+        service.wait_http(f"http://127.0.0.1:{port}/metrics", timeout=30)
+        yield NodeExporter(service, port)
+    finally:
+        service.stop()

@@ -1,0 +1,91 @@
+//! The guest SDK for gomon probes.
+//!
+//! A probe is a WebAssembly component that turns the host's snapshot of the
+//! machine into Prometheus metric families. With this crate a probe is one
+//! dependency, one [`Probe`] impl and one [`export_probe!`] line:
+//!
+//! ```
+//! use gomon_probe::{Capability, Family, MetricFamily, Probe, ProbeInfo, Snapshot};
+//!
+//! #[derive(Default)]
+//! struct Uptime;
+//!
+//! impl Probe for Uptime {
+//!     fn info() -> ProbeInfo {
+//!         ProbeInfo::new("uptime", env!("CARGO_PKG_VERSION"), "Seconds since boot.", [Capability::System])
+//!     }
+//!     fn measure(&mut self, now: &Snapshot) -> Result<Vec<MetricFamily>, String> {
+//!         let system = gomon_probe::require_system(now)?;
+//!         Ok(vec![Family::gauge("gomon_uptime_seconds", "Seconds since boot.").value(system.uptime_seconds)])
+//!     }
+//! }
+//!
+//! gomon_probe::export_probe!(Uptime);
+//! ```
+//!
+//! Build it as a `cdylib` for `wasm32-unknown-unknown` (then make a component
+//! with `wit-component`) or for `wasm32-wasip2` (a component directly).
+//!
+//! The contract is the WIT package `gomon:probe@0.1.0` in `probes-wit/wit`;
+//! its records appear here as Rust structs with snake_case fields
+//! (`taken-at-seconds` is [`Snapshot::taken_at_seconds`]).
+
+mod family;
+mod info;
+pub mod log;
+mod probe;
+mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod value;
+
+#[doc(hidden)]
+pub mod bindings;
+
+pub use bindings::gomon::probe::types::{
+    Capability, Connection, ConnectionKind, Cpu, CpuTimes, Disk, Filesystem, FilesystemUsage,
+    Limits, Load, Memory, MetricFamily, MetricKind, NetworkInterface, ProbeInfo, Process,
+    ProcessDetails, ProcessState, Series, Settings, Snapshot, System, VmEvents,
+};
+pub use family::{BASE_UNITS, Family};
+pub use probe::{Probe, require_system, setting};
+pub use table::{Column, table};
+
+/// Implementation details of [`export_probe!`]; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings::export;
+    pub use crate::probe::Adapter;
+
+    /// Fails to compile unless `P` is a [`Probe`](crate::Probe).
+    pub fn assert_probe<P: crate::Probe>() {}
+}
+
+/// Exports a [`Probe`] implementation as the component's `probe` and
+/// `metrics` interfaces.
+///
+/// Use it once per crate, at module level, with a type that implements
+/// [`Probe`]:
+///
+/// ```ignore
+/// gomon_probe::export_probe!(MyProbe);
+/// ```
+///
+/// The host calls `describe`, then `configure`, then `measure` once per
+/// sampling cycle. One instance of the type (made with [`Default`]) lives as
+/// long as the component instance; see [`Probe`].
+///
+/// Off wasm32 (native unit tests) it only checks that the type is a
+/// [`Probe`]: the contract's export names (`gomon:probe/metrics@0.1.0#measure`)
+/// are not valid symbols for native linkers.
+#[macro_export]
+macro_rules! export_probe {
+    ($probe:ty) => {
+        const _: fn() = || $crate::__private::assert_probe::<$probe>();
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type GomonProbeExport = $crate::__private::Adapter<$probe>;
+            $crate::__private::export!(GomonProbeExport with_types_in $crate::bindings);
+        };
+    };
+}
