@@ -215,14 +215,14 @@ mod tests {
     fn ticks_align_to_the_interval() {
         let i = Duration::from_secs(15);
         let at = |s: u64, ms: u64| UNIX_EPOCH + Duration::from_secs(s) + Duration::from_millis(ms);
-        assert_eq!(until_next_tick(at(1_000_005, 0), i, Duration::from_secs(10)), Duration::from_secs(10));
-        assert_eq!(until_next_tick(at(1_000_014, 500), i, Duration::from_secs(10)), Duration::from_millis(500));
+        assert_eq!(until_next_tick(at(1_500_005, 0), i, Duration::from_secs(10)), Duration::from_secs(10));
+        assert_eq!(until_next_tick(at(1_500_014, 500), i, Duration::from_secs(10)), Duration::from_millis(500));
     }
 
     #[test]
     fn a_tick_right_after_an_on_demand_sample_is_skipped() {
         let i = Duration::from_secs(15);
-        let now = UNIX_EPOCH + Duration::from_millis(1_000_014_000);
+        let now = UNIX_EPOCH + Duration::from_millis(1_500_014_000);
         // A scrape sampled 1 s ago; the tick 1 s from now would be 2 s after it.
         assert_eq!(until_next_tick(now, i, Duration::from_secs(1)), Duration::from_secs(16));
     }

@@ -76,10 +76,11 @@ fn system_record(s: model::System) -> wit::System {
 }
 
 fn filesystem(f: model::Filesystem) -> wit::Filesystem {
-    let usage = f.usage.map(|u| {
+    let model::Filesystem { device, mount_point, fs_type, read_only, usage } = f;
+    let usage = usage.map(|u| {
         mirror!(u => wit::FilesystemUsage { size_bytes, free_bytes, available_bytes, files, files_free })
     });
-    mirror!(f => wit::Filesystem { device, mount_point, fs_type, read_only }, usage: usage)
+    wit::Filesystem { device, mount_point, fs_type, read_only, usage }
 }
 
 fn disk(d: model::Disk) -> wit::Disk {

@@ -86,13 +86,13 @@ impl ComponentShape {
                 Payload::ComponentImportSection(reader) if depth == 0 => {
                     for import in reader {
                         let import = import.map_err(|e| ContractError::Malformed(e.to_string()))?;
-                        shape.imports.push(import.name.0.to_owned());
+                        shape.imports.push(import.name.name.to_owned());
                     }
                 }
                 Payload::ComponentExportSection(reader) if depth == 0 => {
                     for export in reader {
                         let export = export.map_err(|e| ContractError::Malformed(e.to_string()))?;
-                        shape.exports.push(export.name.0.to_owned());
+                        shape.exports.push(export.name.name.to_owned());
                     }
                 }
                 _ => {}

@@ -5,7 +5,6 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
@@ -24,7 +23,7 @@ pub fn new_engine() -> anyhow::Result<Engine> {
     config.memory_reservation(64 << 20);
     config.memory_guard_size(2 << 20);
     config.memory_may_move(true);
-    let engine = Engine::new(&config).context("cannot create the WebAssembly engine")?;
+    let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("cannot create the WebAssembly engine: {e:#}"))?;
     start_ticker(Engine::weak(&engine));
     Ok(engine)
 }

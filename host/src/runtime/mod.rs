@@ -252,7 +252,7 @@ impl ProbeSet {
             probe.stats.durations.observe(started.elapsed().as_secs_f64());
             let result = result.and_then(|families| {
                 probe.last_series = families.iter().map(|f| f.series.len()).sum();
-                accept(&probe.name, families, &mut taken, &mut out)
+                accept(families, &mut taken, &mut out)
             });
             match result {
                 Ok(()) => {
@@ -337,7 +337,6 @@ fn backoff(interval: Duration, failures: u32) -> Option<Duration> {
 /// Checks a probe's output and moves its families to `out`. Invalid
 /// families are dropped and reported; valid ones are kept.
 fn accept(
-    probe: &str,
     families: Vec<types::MetricFamily>,
     taken: &mut HashSet<String>,
     out: &mut Vec<MetricFamily>,
@@ -476,9 +475,8 @@ mod tests {
     fn rejects_reserved_invalid_and_duplicate_families_but_keeps_the_rest() {
         let mut taken = HashSet::new();
         let mut out = Vec::new();
-        accept("a", vec![family("gomon_ok")], &mut taken, &mut out).unwrap();
+        accept(vec![family("gomon_ok")], &mut taken, &mut out).unwrap();
         let err = accept(
-            "b",
             vec![family("gomon_ok"), family("gomon_probe_up"), family("bad name"), family("gomon_fine")],
             &mut taken,
             &mut out,

@@ -258,9 +258,10 @@ impl Instance {
         if self.live.is_none() {
             self.live = Some(self.instantiate()?);
         }
+        let ticks = self.deadline_ticks();
         let live = self.live.as_mut().expect("instantiated above");
         live.store.data_mut().logs_this_call = 0;
-        live.store.set_epoch_deadline(self.deadline_ticks());
+        live.store.set_epoch_deadline(ticks);
         match f(live) {
             Ok(result) => Ok(result),
             Err(error) => {

@@ -116,8 +116,7 @@ mod tests {
 
     #[test]
     fn durations_are_human_and_unknown_fields_refused() {
-        let config: SampleConfig =
-            toml::from_str("statfs_timeout = \"750ms\"\nproc_root = \"/host/proc\"\n").unwrap();
+        let config: SampleConfig = toml::from_str("statfs_timeout = \"750ms\"\nproc_root = \"/host/proc\"\n").unwrap();
         assert_eq!(config.statfs_timeout, Duration::from_millis(750));
         assert_eq!(config.proc_root, PathBuf::from("/host/proc"));
         assert_eq!(config.sys_root, PathBuf::from("/sys"));

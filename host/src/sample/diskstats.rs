@@ -54,10 +54,14 @@ fn parse_line(line: &str, n: usize) -> Result<Disk, ParseError> {
 
     let mut disk = Disk { name, major, minor, ..Disk::default() };
     if columns == 7 {
-        // Pre-2.6.25 partition line: reads, sectors read, writes, sectors written.
+        // Pre-2.6.25 partition line.
+        // /proc/diskstats (7 columns) column 4: reads issued.
         disk.reads_completed = count(3, "reads completed")?;
+        // /proc/diskstats (7 columns) column 5: sectors read.
         disk.read_bytes = bytes(4, "sectors read")?;
+        // /proc/diskstats (7 columns) column 6: writes issued.
         disk.writes_completed = count(5, "writes completed")?;
+        // /proc/diskstats (7 columns) column 7: sectors written.
         disk.written_bytes = bytes(6, "sectors written")?;
         return Ok(disk);
     }
@@ -193,7 +197,8 @@ mod tests {
 
     #[test]
     fn bad_numbers_skip_only_their_line() {
-        let text = " 8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n 8 x sdb 1 2 3 4 5 6 7 8 9 10 11\n 8 32 sdc 1 2 3 -4 5 6 7 8 9 10 11\n";
+        let text =
+            " 8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n 8 x sdb 1 2 3 4 5 6 7 8 9 10 11\n 8 32 sdc 1 2 3 -4 5 6 7 8 9 10 11\n";
         let parsed = parse_diskstats(text);
         assert_eq!(parsed.items.len(), 1);
         assert_eq!(parsed.skipped.iter().map(|e| e.line).collect::<Vec<_>>(), [2, 3]);

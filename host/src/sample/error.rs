@@ -49,6 +49,14 @@ pub enum SampleError {
         /// What was wrong.
         reason: String,
     },
+    /// A system call failed (getrlimit, sysconf).
+    #[error("{call}: {source}")]
+    Syscall {
+        /// The call, e.g. `getrlimit(RLIMIT_NOFILE)`.
+        call: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn line_suffix(line: usize) -> String {
@@ -61,10 +69,11 @@ impl SampleError {
         SampleError::Parse { file: file.into(), line: error.line, reason: error.reason }
     }
 
-    /// The file this error is about.
-    pub fn file(&self) -> &std::path::Path {
+    /// The file this error is about, if it is about a file.
+    pub fn file(&self) -> Option<&std::path::Path> {
         match self {
-            SampleError::Read { file, .. } | SampleError::Parse { file, .. } => file,
+            SampleError::Read { file, .. } | SampleError::Parse { file, .. } => Some(file),
+            SampleError::Syscall { .. } => None,
         }
     }
 }

@@ -55,9 +55,8 @@ pub fn parse_meminfo(text: &str) -> Result<Memory, ParseError> {
     }
     memory.total_bytes = total.ok_or_else(|| ParseError::whole("no MemTotal line"))?;
     memory.free_bytes = free.ok_or_else(|| ParseError::whole("no MemFree line"))?;
-    memory.available_bytes = available.unwrap_or_else(|| {
-        memory.free_bytes.saturating_add(memory.buffers_bytes).saturating_add(memory.cached_bytes)
-    });
+    memory.available_bytes = available
+        .unwrap_or_else(|| memory.free_bytes.saturating_add(memory.buffers_bytes).saturating_add(memory.cached_bytes));
     Ok(memory)
 }
 

@@ -268,7 +268,13 @@ mod tests {
             mount_point: "/".into(),
             fs_type: "ext4".into(),
             read_only: false,
-            usage: Ok(FilesystemUsage { size_bytes: 4096, free_bytes: 1024, available_bytes: 512, files: 10, files_free: 5 }),
+            usage: Ok(FilesystemUsage {
+                size_bytes: 4096,
+                free_bytes: 1024,
+                available_bytes: 512,
+                files: 10,
+                files_free: 5,
+            }),
         };
         let json = serde_json::to_string(&fs).unwrap();
         assert_eq!(

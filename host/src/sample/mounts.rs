@@ -73,9 +73,8 @@ fn parse_line(line: &str, n: usize) -> Result<MountEntry, ParseError> {
     // mountinfo field 2: parent mount id.
     let parent_id = parse_u32(Some(fields[1]), n, "parent id")?;
     // mountinfo field 3: major:minor of st_dev.
-    let (major, minor) = fields[2]
-        .split_once(':')
-        .ok_or_else(|| ParseError::at(n, format!("{:?} is not major:minor", fields[2])))?;
+    let (major, minor) =
+        fields[2].split_once(':').ok_or_else(|| ParseError::at(n, format!("{:?} is not major:minor", fields[2])))?;
     let major = parse_u32(Some(major), n, "major")?;
     let minor = parse_u32(Some(minor), n, "minor")?;
     // mountinfo field 4: root of the mount within the filesystem.
@@ -147,9 +146,7 @@ pub fn is_under(mount_point: &str, prefix: &str) -> bool {
     if prefix.is_empty() {
         return true; // "/" covers everything
     }
-    mount_point
-        .strip_prefix(prefix)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    mount_point.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Keeps the topmost mount per mount point, then drops excluded types and
@@ -161,8 +158,7 @@ pub fn select_mounts(entries: Vec<MountEntry>, config: &SampleConfig) -> Vec<Mou
         entries.into_iter().rev().filter(|e| seen.insert(e.mount_point.clone())).collect();
     topmost.reverse();
     topmost.retain(|e| {
-        let type_wanted = config.include_fs_types.contains(&e.fs_type)
-            || !config.exclude_fs_types.contains(&e.fs_type);
+        let type_wanted = config.include_fs_types.contains(&e.fs_type) || !config.exclude_fs_types.contains(&e.fs_type);
         let point_wanted = !config.exclude_mount_points.iter().any(|p| is_under(&e.mount_point, p));
         type_wanted && point_wanted
     });

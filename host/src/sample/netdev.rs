@@ -60,9 +60,8 @@ fn check_header(first: Option<&str>, second: Option<&str>) -> Result<(), ParseEr
 }
 
 fn parse_line(line: &str, n: usize) -> Result<NetworkInterface, ParseError> {
-    let (name, counters) = line
-        .rsplit_once(':')
-        .ok_or_else(|| ParseError::at(n, "no \"name:\" before the counters"))?;
+    let (name, counters) =
+        line.rsplit_once(':').ok_or_else(|| ParseError::at(n, "no \"name:\" before the counters"))?;
     let name = name.trim();
     if name.is_empty() || name.contains(char::is_whitespace) {
         return Err(ParseError::at(n, format!("bad interface name {name:?}")));
@@ -126,11 +125,7 @@ pub fn parse_mtu(text: &str) -> Option<u32> {
 /// (loopback), which are not hardware addresses.
 pub fn parse_address(text: &str) -> Option<String> {
     let address = text.trim();
-    if address.is_empty() || address.chars().all(|c| c == '0' || c == ':') {
-        None
-    } else {
-        Some(address.to_owned())
-    }
+    if address.is_empty() || address.chars().all(|c| c == '0' || c == ':') { None } else { Some(address.to_owned()) }
 }
 
 /// /sys/class/net/<name>/speed, Mbit/s → bit/s; none for −1 (SPEED_UNKNOWN),

@@ -17,7 +17,7 @@
 //! ignored. The original gomon read these one column late; the tests below
 //! pin every column to its name.
 
-use super::error::{ParseError, parse_f64, parse_u32, parse_u64};
+use super::error::{ParseError, parse_u32, parse_u64};
 use super::model::{Cpu, CpuTimes};
 
 /// What /proc/stat holds, converted to seconds.
@@ -75,9 +75,8 @@ pub fn parse_stat(text: &str, ticks_per_second: f64) -> Result<Stat, ParseError>
             "procs_blocked" => stat.procs_blocked = parse_u32(fields.next(), n, "procs_blocked")?,
             // /proc/stat "cpuN": one online CPU.
             _ if key.starts_with("cpu") => {
-                let id = key[3..]
-                    .parse::<u32>()
-                    .map_err(|_| ParseError::at(n, format!("{key:?} is not cpu<number>")))?;
+                let id =
+                    key[3..].parse::<u32>().map_err(|_| ParseError::at(n, format!("{key:?} is not cpu<number>")))?;
                 let times = parse_cpu_times(fields, n, ticks_per_second)?;
                 stat.cpus.push(Cpu { id, times });
             }
@@ -114,16 +113,16 @@ fn parse_cpu_times<'a>(
     }
     let [user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice] = seconds;
     Ok(CpuTimes {
-        user_seconds: user,               // column 1: user
-        nice_seconds: nice,               // column 2: nice
-        system_seconds: system,           // column 3: system
-        idle_seconds: idle,               // column 4: idle
-        iowait_seconds: iowait,           // column 5: iowait
-        irq_seconds: irq,                 // column 6: irq
-        softirq_seconds: softirq,         // column 7: softirq
-        steal_seconds: steal,             // column 8: steal
-        guest_seconds: guest,             // column 9: guest
-        guest_nice_seconds: guest_nice,   // column 10: guest_nice
+        user_seconds: user,             // column 1: user
+        nice_seconds: nice,             // column 2: nice
+        system_seconds: system,         // column 3: system
+        idle_seconds: idle,             // column 4: idle
+        iowait_seconds: iowait,         // column 5: iowait
+        irq_seconds: irq,               // column 6: irq
+        softirq_seconds: softirq,       // column 7: softirq
+        steal_seconds: steal,           // column 8: steal
+        guest_seconds: guest,           // column 9: guest
+        guest_nice_seconds: guest_nice, // column 10: guest_nice
     })
 }
 

@@ -87,38 +87,40 @@ impl StatfsWorker {
     pub fn measure(&self, paths: &[PathBuf]) -> Vec<Result<FilesystemUsage, String>> {
         let start = Instant::now();
         let mut results: Vec<Option<Result<FilesystemUsage, String>>> = vec![None; paths.len()];
-        let (sender, receiver) = mpsc::channel();
-        let mut waiting = 0_usize;
+        // Claim the mount points that have no call in flight. The lock is not
+        // held while threads start: a thread that cannot start drops its
+        // `Finished`, which takes the lock to release its claim.
+        let mut to_start = Vec::with_capacity(paths.len());
         {
             let mut started = self.in_flight.lock();
             for (index, path) in paths.iter().enumerate() {
                 if let Some(since) = started.get(path) {
                     let pending = start.saturating_duration_since(*since);
                     results[index] = Some(Err(format!("statfs still pending after {}", human(pending))));
-                    continue;
+                } else {
+                    started.insert(path.clone(), start);
+                    to_start.push(index);
                 }
-                started.insert(path.clone(), start);
-                let finished = Finished { in_flight: Arc::clone(&self.in_flight), path: path.clone() };
-                let statfs = Arc::clone(&self.statfs);
-                let sender = sender.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("gomon-statfs".to_owned())
-                    .stack_size(THREAD_STACK_BYTES)
-                    .spawn(move || {
-                        let result = statfs(&finished.path);
-                        drop(finished);
-                        // The receiver is gone when the round timed out; the result is dropped.
-                        let _ = sender.send((index, result));
-                    });
-                match spawned {
-                    Ok(_) => waiting += 1,
-                    Err(e) => {
-                        // The closure (and its `Finished`) was dropped with the error,
-                        // but it needs the lock we hold: remove the entry ourselves.
-                        started.remove(path);
-                        results[index] = Some(Err(format!("statfs: cannot start a thread: {e}")));
-                    }
-                }
+            }
+        }
+        let (sender, receiver) = mpsc::channel();
+        let mut waiting = 0_usize;
+        for index in to_start {
+            let finished = Finished { in_flight: Arc::clone(&self.in_flight), path: paths[index].clone() };
+            let statfs = Arc::clone(&self.statfs);
+            let sender = sender.clone();
+            let spawned = std::thread::Builder::new()
+                .name("gomon-statfs".to_owned())
+                .stack_size(THREAD_STACK_BYTES)
+                .spawn(move || {
+                    let result = statfs(&finished.path);
+                    drop(finished);
+                    // The receiver is gone when the round timed out; the result is dropped.
+                    let _ = sender.send((index, result));
+                });
+            match spawned {
+                Ok(_) => waiting += 1,
+                Err(e) => results[index] = Some(Err(format!("statfs: cannot start a thread: {e}"))),
             }
         }
         drop(sender);

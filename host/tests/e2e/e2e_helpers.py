@@ -96,6 +96,22 @@ def hostile_probe_wasm(key: str) -> Path:
 # --------------------------------------------------------------------------- small utilities
 
 
+def new_session(verify: str | Path | bool = True) -> requests.Session:
+    """A requests session that ignores the environment: REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE would otherwise override `verify`, and *_PROXY would route loopback
+    traffic elsewhere."""
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = str(verify) if isinstance(verify, Path) else verify
+    return s
+
+
+def http_get(url: str, **kw) -> requests.Response:
+    kw.setdefault("timeout", 5)
+    with new_session() as s:
+        return s.get(url, **kw)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -294,9 +310,7 @@ class GomonProcess:
             stderr=self._stderr,
             cwd=self.workdir,
         )
-        self.session = requests.Session()
-        if not plain_http:
-            self.session.verify = str(self.cert)
+        self.session = new_session(True if plain_http else self.cert)
         self.exit_code: int | None = None
         if wait_ready:
             self.wait_ready(start_timeout)
@@ -394,7 +408,7 @@ class ServiceProcess:
         def ok():
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited during start-up\n{self.describe()}")
-            return requests.get(url, timeout=2).status_code == 200
+            return http_get(url, timeout=2).status_code == 200
 
         wait_until(ok, timeout, f"{self.name} at {url}", describe=self.describe)
 

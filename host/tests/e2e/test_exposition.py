@@ -24,6 +24,8 @@ from e2e_helpers import (
     PROMETHEUS_ACCEPT,
     TEXT_CONTENT_TYPE,
     Scrape,
+    http_get,
+    new_session,
     read_meminfo,
     require_tool,
     workspace_version,
@@ -117,9 +119,9 @@ def test_text_and_openmetrics_carry_the_same_samples(shared_gomon):
 def test_content_type_negotiation(shared_gomon, accept, expected):
     headers = {"Accept": accept} if accept else {}
     if accept is None:
-        s = requests.Session()
+        s = new_session(shared_gomon.cert)
         s.headers.pop("Accept", None)
-        r = s.get(shared_gomon.url(), verify=str(shared_gomon.cert), timeout=5)
+        r = s.get(shared_gomon.url(), timeout=5)
     else:
         r = shared_gomon.get("/metrics", headers=headers)
     assert r.status_code == 200
@@ -294,6 +296,19 @@ def test_unknown_path_is_404(shared_gomon, path):
     assert shared_gomon.get(path).status_code == 404
 
 
+def test_other_methods_are_refused(shared_gomon):
+    r = shared_gomon.session.post(shared_gomon.url(), data=b"x", timeout=5)
+    assert r.status_code in (405, 404), r.status_code
+    assert "gomon_" not in r.text
+
+
+def test_head_has_headers_but_no_body(shared_gomon):
+    r = shared_gomon.session.head(shared_gomon.url(), timeout=5)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == TEXT_CONTENT_TYPE
+    assert r.content == b""
+
+
 def tls_context(gomon) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(gomon.cert))
     return ctx
@@ -372,7 +387,7 @@ def test_slowloris_does_not_block_others(shared_gomon):
 
 def test_plain_http_to_https_port_is_refused(shared_gomon):
     try:
-        r = requests.get(f"http://127.0.0.1:{shared_gomon.port}/metrics", timeout=5)
+        r = http_get(f"http://127.0.0.1:{shared_gomon.port}/metrics")
     except requests.exceptions.RequestException:
         pass  # the connection was dropped: TLS only
     else:
@@ -382,7 +397,7 @@ def test_plain_http_to_https_port_is_refused(shared_gomon):
 
 def test_plain_http_mode(gomon_factory):
     g = gomon_factory(plain_http=True)
-    r = requests.get(g.url(), timeout=5)
+    r = http_get(g.url())
     assert r.status_code == 200
     assert r.headers["Content-Type"] == TEXT_CONTENT_TYPE
     assert "gomon_cpu_seconds_total" in Scrape.parse(r.text).names()

@@ -3,11 +3,10 @@ scraping it over TLS, /proc itself, and node_exporter reading the same kernel fi
 
 from __future__ import annotations
 
-import requests
-
 from e2e_helpers import (
     Scrape,
     fetch_metrics,
+    new_session,
     proc_stat_btime,
     proc_stat_cpu_count,
     read_meminfo,
@@ -94,7 +93,7 @@ def test_boot_time_and_cpus_match_proc(shared_gomon):
 def scrape_both(shared_gomon, node_exporter) -> tuple[Scrape, Scrape]:
     """gomon first, node_exporter second: node's counters are never older than gomon's."""
     g = shared_gomon.scrape()
-    n = fetch_metrics(requests.Session(), node_exporter.url)
+    n = fetch_metrics(new_session(), node_exporter.url)
     return g, n
 
 

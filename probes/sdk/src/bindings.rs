@@ -12,8 +12,5 @@ wit_bindgen::generate!({
     // macro must be reachable from there.
     pub_export_macro: true,
     default_bindings_module: "gomon_probe::bindings",
-    // `Process`, `Connection` and friends are not used by a function directly
-    // (only through `Snapshot`), but probes name them.
-    generate_unused_types: true,
     additional_derives: [PartialEq],
 });

@@ -85,7 +85,7 @@ macro_rules! export_probe {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             type GomonProbeExport = $crate::__private::Adapter<$probe>;
-            $crate::__private::export!(GomonProbeExport with_types_in $crate::bindings);
+            $crate::__private::export! { GomonProbeExport with_types_in $crate::bindings }
         };
     };
 }

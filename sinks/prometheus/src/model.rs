@@ -5,7 +5,7 @@
 //! a counter `gomon_cpu_seconds` is exposed as `gomon_cpu_seconds_total`, an info
 //! family `gomon_build` as `gomon_build_info`. The constructors strip a trailing
 //! `_total` (counters) or `_info` (info families) so that callers may pass either
-//! form; [`crate::validate`] rejects a family built by hand that still carries one.
+//! form; [`crate::validate()`] rejects a family built by hand that still carries one.
 
 /// One metric family: a name, its metadata and the samples (one per label set).
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +71,11 @@ pub enum Value {
 impl Value {
     /// A histogram value; see [`Value::Histogram`].
     pub fn histogram(buckets: impl Into<Vec<(f64, u64)>>, sum: f64, count: u64) -> Self {
-        Value::Histogram { buckets: buckets.into(), sum, count }
+        Value::Histogram {
+            buckets: buckets.into(),
+            sum,
+            count,
+        }
     }
 }
 
@@ -169,37 +173,41 @@ impl MetricFamily {
     }
 
     /// Sets the OpenMetrics unit (the name must end in `_<unit>`).
-    pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
+    pub fn unit(mut self, unit: impl Into<String>) -> Self {
         self.unit = unit.into();
         self
     }
 
-    /// Sets the label names.
-    pub fn with_labels<I, S>(mut self, names: I) -> Self
+    /// Sets the label names: `.labels(["cpu", "mode"])`, `.labels(&["probe"])`.
+    pub fn labels<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<str>,
     {
-        self.label_names = names.into_iter().map(Into::into).collect();
+        self.label_names = names.into_iter().map(|n| n.as_ref().to_owned()).collect();
         self
     }
 
-    /// Appends a sample with these label values and value.
-    pub fn with_sample<I, S>(mut self, label_values: I, value: impl Into<Value>) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.samples.push(Sample::new(label_values, value));
-        self
+    /// Appends a sample with these label values (one per label name) and value.
+    pub fn push(&mut self, label_values: &[&str], value: impl Into<Value>) {
+        self.samples
+            .push(Sample::new(label_values.iter().copied(), value));
     }
 
-    /// Appends a sample in place (for loops), see [`MetricFamily::with_sample`].
-    pub fn push_sample<I, S>(&mut self, label_values: I, value: impl Into<Value>)
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.samples.push(Sample::new(label_values, value));
+    /// Appends a histogram sample; see [`Value::Histogram`].
+    pub fn push_histogram(
+        &mut self,
+        label_values: &[&str],
+        buckets: impl Into<Vec<(f64, u64)>>,
+        sum: f64,
+        count: u64,
+    ) {
+        self.push(label_values, Value::histogram(buckets, sum, count));
+    }
+
+    /// [`MetricFamily::push`] for chaining: `.with_sample(&["0", "user"], 1.5)`.
+    pub fn with_sample(mut self, label_values: &[&str], value: impl Into<Value>) -> Self {
+        self.push(label_values, value);
+        self
     }
 }

@@ -33,12 +33,16 @@ pub enum Format {
 impl Format {
     /// The format to serve for this `Accept` header; see the module docs.
     pub fn from_accept(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else { return Format::Text };
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
         let mut openmetrics_q: Option<f64> = None;
         // Best q per specificity: text/plain, text/*, */*.
         let mut text_q: [Option<f64>; 3] = [None; 3];
         for range in accept.split(',') {
-            let Some(range) = MediaRange::parse(range) else { continue };
+            let Some(range) = MediaRange::parse(range) else {
+                continue;
+            };
             let slot = if range.is("application/openmetrics-text") {
                 if !matches!(range.version, None | Some("1.0.0") | Some("0.0.1")) {
                     continue;
@@ -71,7 +75,11 @@ impl Format {
     }
 
     /// Appends the exposition of `families` in this format to `out`.
-    pub fn encode(self, families: &[MetricFamily], out: &mut Vec<u8>) {
+    pub fn encode<'a>(
+        self,
+        families: impl IntoIterator<Item = &'a MetricFamily>,
+        out: &mut Vec<u8>,
+    ) {
         match self {
             Format::Text => encode_text(families, out),
             Format::OpenMetrics => encode_openmetrics(families, out),
@@ -79,15 +87,29 @@ impl Format {
     }
 }
 
+/// Appends the exposition of `families` in `format` to `out`; the same as
+/// [`Format::encode`].
+pub fn encode<'a>(
+    format: Format,
+    families: impl IntoIterator<Item = &'a MetricFamily>,
+    out: &mut Vec<u8>,
+) {
+    format.encode(families, out);
+}
+
 /// Whether to gzip the response for this `Accept-Encoding` header: yes when `gzip`
 /// (or `x-gzip`) is listed with a q above 0, or, if neither is listed, when `*` is.
 /// `gzip;q=0` refuses it.
 pub fn wants_gzip(accept_encoding: Option<&str>) -> bool {
-    let Some(header) = accept_encoding else { return false };
+    let Some(header) = accept_encoding else {
+        return false;
+    };
     let mut gzip_q: Option<f64> = None;
     let mut any_q: Option<f64> = None;
     for coding in header.split(',') {
-        let Some(coding) = MediaRange::parse(coding) else { continue };
+        let Some(coding) = MediaRange::parse(coding) else {
+            continue;
+        };
         let slot = if coding.is("gzip") || coding.is("x-gzip") {
             &mut gzip_q
         } else if coding.is("*") {
@@ -115,14 +137,26 @@ impl<'a> MediaRange<'a> {
         if name.is_empty() {
             return None;
         }
-        let mut range = MediaRange { name, version: None, q: 1.0 };
+        let mut range = MediaRange {
+            name,
+            version: None,
+            q: 1.0,
+        };
         for param in parts {
-            let Some((key, value)) = param.split_once('=') else { continue };
+            let Some((key, value)) = param.split_once('=') else {
+                continue;
+            };
             let value = value.trim();
-            let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
             match key.trim() {
                 k if k.eq_ignore_ascii_case("q") => {
-                    range.q = value.parse::<f64>().ok().filter(|q| (0.0..=1.0).contains(q))?;
+                    range.q = value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q))?;
                 }
                 k if k.eq_ignore_ascii_case("version") => range.version = Some(value),
                 _ => {}
@@ -147,31 +181,65 @@ mod tests {
         let cases: &[(Option<&str>, Format)] = &[
             (Some(PROMETHEUS_2_42), Format::OpenMetrics),
             // Prometheus 2.5–2.42 with OpenMetrics 0.0.1 only.
-            (Some("application/openmetrics-text; version=0.0.1,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"), Format::OpenMetrics),
+            (
+                Some(
+                    "application/openmetrics-text; version=0.0.1,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                ),
+                Format::OpenMetrics,
+            ),
             // Prometheus 3 defaults.
             (
-                Some("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"),
+                Some(
+                    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+                ),
                 Format::OpenMetrics,
             ),
             // Prometheus 3 with `scrape_protocols: [PrometheusText0.0.4]`.
-            (Some("text/plain;version=0.0.4;q=0.9,*/*;q=0.1"), Format::Text),
+            (
+                Some("text/plain;version=0.0.4;q=0.9,*/*;q=0.1"),
+                Format::Text,
+            ),
             (None, Format::Text),
             (Some(""), Format::Text),
             (Some("*/*"), Format::Text),
             (Some("text/plain"), Format::Text),
             (Some("application/json"), Format::Text),
             (Some("application/openmetrics-text"), Format::OpenMetrics),
-            (Some("APPLICATION/OpenMetrics-Text; Version=\"1.0.0\""), Format::OpenMetrics),
+            (
+                Some("APPLICATION/OpenMetrics-Text; Version=\"1.0.0\""),
+                Format::OpenMetrics,
+            ),
             (Some("application/openmetrics-text;q=0"), Format::Text),
-            (Some("application/openmetrics-text;q=0.5,text/plain"), Format::Text),
-            (Some("application/openmetrics-text;q=0.5,text/plain;q=0.5"), Format::OpenMetrics),
+            (
+                Some("application/openmetrics-text;q=0.5,text/plain"),
+                Format::Text,
+            ),
+            (
+                Some("application/openmetrics-text;q=0.5,text/plain;q=0.5"),
+                Format::OpenMetrics,
+            ),
             (Some("application/openmetrics-text;q=0.5,*/*"), Format::Text),
-            (Some("application/openmetrics-text;q=0.5,text/*;q=0.4,*/*"), Format::OpenMetrics),
-            (Some("application/openmetrics-text;q=0.5,text/plain;q=0.1,*/*"), Format::OpenMetrics),
-            (Some("application/openmetrics-text;version=2.0.0"), Format::Text),
-            (Some("application/openmetrics-text;q=bogus,text/plain;q=0.1"), Format::Text),
+            (
+                Some("application/openmetrics-text;q=0.5,text/*;q=0.4,*/*"),
+                Format::OpenMetrics,
+            ),
+            (
+                Some("application/openmetrics-text;q=0.5,text/plain;q=0.1,*/*"),
+                Format::OpenMetrics,
+            ),
+            (
+                Some("application/openmetrics-text;version=2.0.0"),
+                Format::Text,
+            ),
+            (
+                Some("application/openmetrics-text;q=bogus,text/plain;q=0.1"),
+                Format::Text,
+            ),
             (Some("application/openmetrics-text;q=1.5"), Format::Text),
-            (Some(" , ;;, application/openmetrics-text ; q = 0.3 ,"), Format::OpenMetrics),
+            (
+                Some(" , ;;, application/openmetrics-text ; q = 0.3 ,"),
+                Format::OpenMetrics,
+            ),
         ];
         for &(header, want) in cases {
             assert_eq!(Format::from_accept(header), want, "Accept: {header:?}");
@@ -180,8 +248,14 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(Format::Text.content_type(), "text/plain; version=0.0.4; charset=utf-8");
-        assert_eq!(Format::OpenMetrics.content_type(), "application/openmetrics-text; version=1.0.0; charset=utf-8");
+        assert_eq!(
+            Format::Text.content_type(),
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        assert_eq!(
+            Format::OpenMetrics.content_type(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
     }
 
     #[test]

@@ -133,7 +133,12 @@ impl Decimal {
         // (at most 24 bytes); a failure would only truncate the digits below.
         let _ = write!(buf, "{v:e}");
         let text = &buf.bytes[..buf.len];
-        let mut d = Decimal { negative: false, digits: [b'0'; 17], len: 0, exp: 0 };
+        let mut d = Decimal {
+            negative: false,
+            digits: [b'0'; 17],
+            len: 0,
+            exp: 0,
+        };
         let mut i = 0;
         if text.first() == Some(&b'-') {
             d.negative = true;
@@ -220,15 +225,10 @@ impl Decimal {
 }
 
 /// A fixed buffer for one formatted float.
+#[derive(Default)]
 struct StackBuf {
     bytes: [u8; 32],
     len: usize,
-}
-
-impl Default for StackBuf {
-    fn default() -> Self {
-        StackBuf { bytes: [0; 32], len: 0 }
-    }
 }
 
 impl std::fmt::Write for StackBuf {

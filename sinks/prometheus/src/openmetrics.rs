@@ -39,7 +39,7 @@
 //!   Its buckets, `+Inf` included, still carry the count.
 //! - No `_created` samples and no exemplars: the model has neither.
 //!
-//! The encoder expects families that passed [`crate::validate`]. Given others it
+//! The encoder expects families that passed [`crate::validate()`]. Given others it
 //! does not panic, but its output may be invalid; samples whose value does not
 //! fit the family kind are skipped.
 
@@ -47,8 +47,12 @@ use crate::escape::{Le, write_label_value, write_labels};
 use crate::model::{Kind, MetricFamily, Value};
 use crate::number::{write_om_value, write_u64};
 
-/// Appends the OpenMetrics 1.0 exposition of `families` to `out`, `# EOF` included.
-pub fn encode_openmetrics(families: &[MetricFamily], out: &mut Vec<u8>) {
+/// Appends the OpenMetrics 1.0 exposition of `families` (a slice, a `Vec`, or any
+/// iterator of `&MetricFamily`) to `out`, `# EOF` included.
+pub fn encode_openmetrics<'a>(
+    families: impl IntoIterator<Item = &'a MetricFamily>,
+    out: &mut Vec<u8>,
+) {
     for family in families {
         encode_family(family, out);
     }
@@ -102,7 +106,14 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
                 write_om_value(out, *v);
                 out.push(b'\n');
             }
-            (Value::Histogram { buckets, sum, count }, Kind::Histogram) => {
+            (
+                Value::Histogram {
+                    buckets,
+                    sum,
+                    count,
+                },
+                Kind::Histogram,
+            ) => {
                 let mut inf_written = false;
                 let mut negative_bound = false;
                 for &(bound, cumulative) in buckets {
@@ -113,8 +124,8 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
                 if !inf_written {
                     write_bucket(out, name, labels, values, f64::INFINITY, *count);
                 }
-                // `!(sum >= 0)` also catches NaN, which validation rejects anyway.
-                if negative_bound || !(*sum >= 0.0) {
+                // NaN is rejected by validation; leaving it out keeps the output valid.
+                if negative_bound || *sum < 0.0 || sum.is_nan() {
                     continue;
                 }
                 out.extend_from_slice(name);
@@ -136,10 +147,25 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
     }
 }
 
-fn write_bucket(out: &mut Vec<u8>, name: &[u8], labels: &[String], values: &[String], bound: f64, count: u64) {
+fn write_bucket(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    labels: &[String],
+    values: &[String],
+    bound: f64,
+    count: u64,
+) {
     out.extend_from_slice(name);
     out.extend_from_slice(b"_bucket");
-    write_labels(out, labels, values, Some(Le { bound, openmetrics: true }));
+    write_labels(
+        out,
+        labels,
+        values,
+        Some(Le {
+            bound,
+            openmetrics: true,
+        }),
+    );
     out.push(b' ');
     write_u64(out, count);
     out.push(b'\n');

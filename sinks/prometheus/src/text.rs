@@ -32,7 +32,7 @@
 //! - `le` is rendered like Go's `strconv.FormatFloat(v, 'g', -1, 64)` (`0.005`, `1`,
 //!   `1e+06`), as client_golang does, so bucket series match other Go exporters'.
 //!
-//! The encoder expects families that passed [`crate::validate`]. Given others it
+//! The encoder expects families that passed [`crate::validate()`]. Given others it
 //! does not panic, but its output may be invalid; samples whose value does not
 //! fit the family kind are skipped.
 
@@ -40,8 +40,9 @@ use crate::escape::{Le, write_labels, write_text_help};
 use crate::model::{Kind, MetricFamily, Value};
 use crate::number::{write_text_value, write_u64};
 
-/// Appends the text 0.0.4 exposition of `families` to `out`.
-pub fn encode_text(families: &[MetricFamily], out: &mut Vec<u8>) {
+/// Appends the text 0.0.4 exposition of `families` (a slice, a `Vec`, or any
+/// iterator of `&MetricFamily`) to `out`.
+pub fn encode_text<'a>(families: impl IntoIterator<Item = &'a MetricFamily>, out: &mut Vec<u8>) {
     for family in families {
         encode_family(family, out);
     }
@@ -89,7 +90,14 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
                 write_text_value(out, *v);
                 out.push(b'\n');
             }
-            (Value::Histogram { buckets, sum, count }, Kind::Histogram) => {
+            (
+                Value::Histogram {
+                    buckets,
+                    sum,
+                    count,
+                },
+                Kind::Histogram,
+            ) => {
                 let mut inf_written = false;
                 for &(bound, cumulative) in buckets {
                     write_bucket(out, name, labels, values, bound, cumulative);
@@ -117,10 +125,25 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
     }
 }
 
-fn write_bucket(out: &mut Vec<u8>, name: &[u8], labels: &[String], values: &[String], bound: f64, count: u64) {
+fn write_bucket(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    labels: &[String],
+    values: &[String],
+    bound: f64,
+    count: u64,
+) {
     out.extend_from_slice(name);
     out.extend_from_slice(b"_bucket");
-    write_labels(out, labels, values, Some(Le { bound, openmetrics: false }));
+    write_labels(
+        out,
+        labels,
+        values,
+        Some(Le {
+            bound,
+            openmetrics: false,
+        }),
+    );
     out.push(b' ');
     write_u64(out, count);
     out.push(b'\n');

@@ -127,7 +127,7 @@ pub enum Problem {
         kind: Kind,
     },
     /// A counter value is NaN or negative.
-    #[error("sample {sample} has counter value {value}; counters must be non-negative numbers")]
+    #[error("sample {sample} has counter value {}; counters must be non-negative numbers", Num(*.value))]
     CounterValue {
         /// Index of the sample.
         sample: usize,
@@ -135,7 +135,7 @@ pub enum Problem {
         value: f64,
     },
     /// An info value is not 1.
-    #[error("sample {sample} has value {value}; info samples must be 1")]
+    #[error("sample {sample} has value {}; info samples must be 1", Num(*.value))]
     InfoValue {
         /// Index of the sample.
         sample: usize,
@@ -172,7 +172,7 @@ pub enum HistogramProblem {
         bucket: usize,
     },
     /// Upper bounds do not strictly increase.
-    #[error("bucket {bucket} has upper bound {bound}, not above the previous {previous}")]
+    #[error("bucket {bucket} has upper bound {}, not above the previous {}", Num(*.bound), Num(*.previous))]
     BoundsNotIncreasing {
         /// Index of the bucket.
         bucket: usize,
@@ -182,7 +182,9 @@ pub enum HistogramProblem {
         previous: f64,
     },
     /// Cumulative counts decrease.
-    #[error("bucket {bucket} has count {count}, below the previous {previous} (counts are cumulative)")]
+    #[error(
+        "bucket {bucket} has count {count}, below the previous {previous} (counts are cumulative)"
+    )]
     CountsDecrease {
         /// Index of the bucket.
         bucket: usize,
@@ -215,27 +217,36 @@ pub enum HistogramProblem {
 /// True when `name` matches `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_valid_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':')
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
 }
 
 /// True when `name` matches `[a-zA-Z_][a-zA-Z0-9_]*` (reserved `__` names included).
 pub fn is_valid_label_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Checks one family; see the module docs for the rules.
 pub fn validate(family: &MetricFamily) -> Result<(), InvalidFamily> {
-    check_family(family).map_err(|problem| InvalidFamily { family: family.name.clone(), problem })
+    check_family(family).map_err(|problem| InvalidFamily {
+        family: family.name.clone(),
+        problem,
+    })
 }
 
 /// Checks every family with [`validate`], and that no two families claim the same
 /// name: their names, and the sample names their kinds may use (`_total`,
 /// `_created`; `_bucket`, `_sum`, `_count`, `_created`; `_info`), are all distinct,
 /// as OpenMetrics requires. Returns the first problem found.
-pub fn validate_all(families: &[MetricFamily]) -> Result<(), InvalidFamily> {
+pub fn validate_all<'a>(
+    families: impl IntoIterator<Item = &'a MetricFamily>,
+) -> Result<(), InvalidFamily> {
     let mut claimed = HashMap::new();
     for family in families {
         validate(family)?;
@@ -264,18 +275,27 @@ pub fn retain_valid(families: &mut Vec<MetricFamily>) -> Vec<InvalidFamily> {
 
 /// Records the names `family` uses in `claimed` (name → family), or reports the
 /// first that an earlier family already holds; on error nothing is recorded.
-fn claim_names(family: &MetricFamily, claimed: &mut HashMap<String, String>) -> Result<(), InvalidFamily> {
+fn claim_names(
+    family: &MetricFamily,
+    claimed: &mut HashMap<String, String>,
+) -> Result<(), InvalidFamily> {
     let suffixes: &[&str] = match family.kind {
         Kind::Counter => &["", "_total", "_created"],
         Kind::Histogram => &["", "_bucket", "_sum", "_count", "_created"],
         Kind::Info => &["", "_info"],
         Kind::Gauge | Kind::Unknown => &[""],
     };
-    let names: Vec<String> = suffixes.iter().map(|s| format!("{}{s}", family.name)).collect();
+    let names: Vec<String> = suffixes
+        .iter()
+        .map(|s| format!("{}{s}", family.name))
+        .collect();
     if let Some((name, other)) = names.iter().find_map(|n| claimed.get(n).map(|o| (n, o))) {
         return Err(InvalidFamily {
             family: family.name.clone(),
-            problem: Problem::NameClash { name: name.clone(), other: other.clone() },
+            problem: Problem::NameClash {
+                name: name.clone(),
+                other: other.clone(),
+            },
         });
     }
     for name in names {
@@ -295,9 +315,16 @@ fn check_family(family: &MetricFamily) -> Result<(), Problem> {
     if let Some(suffix) = family.kind.stripped_suffix()
         && name.ends_with(suffix)
     {
-        return Err(Problem::SuffixInName { kind: family.kind, suffix });
+        return Err(Problem::SuffixInName {
+            kind: family.kind,
+            suffix,
+        });
     }
-    if let Some(c) = family.help.chars().find(|&c| c.is_control() && c != '\n' && c != '\t') {
+    if let Some(c) = family
+        .help
+        .chars()
+        .find(|&c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(Problem::HelpControlCharacter { code: u32::from(c) });
     }
     check_unit(family)?;
@@ -313,12 +340,22 @@ fn check_unit(family: &MetricFamily) -> Result<(), Problem> {
     if family.kind == Kind::Info {
         return Err(Problem::UnitNotAllowed);
     }
-    if !unit.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':') {
-        return Err(Problem::Unit { unit: unit.to_owned() });
+    if !unit
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+    {
+        return Err(Problem::Unit {
+            unit: unit.to_owned(),
+        });
     }
-    let suffixed = family.name.strip_suffix(unit).is_some_and(|rest| rest.ends_with('_'));
+    let suffixed = family
+        .name
+        .strip_suffix(unit)
+        .is_some_and(|rest| rest.ends_with('_'));
     if !suffixed {
-        return Err(Problem::UnitNotSuffix { unit: unit.to_owned() });
+        return Err(Problem::UnitNotSuffix {
+            unit: unit.to_owned(),
+        });
     }
     Ok(())
 }
@@ -327,16 +364,22 @@ fn check_label_names(family: &MetricFamily) -> Result<(), Problem> {
     let mut seen = HashSet::with_capacity(family.label_names.len());
     for label in &family.label_names {
         if !is_valid_label_name(label) {
-            return Err(Problem::LabelName { label: label.clone() });
+            return Err(Problem::LabelName {
+                label: label.clone(),
+            });
         }
         if label.starts_with("__") {
-            return Err(Problem::ReservedLabelName { label: label.clone() });
+            return Err(Problem::ReservedLabelName {
+                label: label.clone(),
+            });
         }
         if family.kind == Kind::Histogram && label == "le" {
             return Err(Problem::LeLabel);
         }
         if !seen.insert(label.as_str()) {
-            return Err(Problem::DuplicateLabelName { label: label.clone() });
+            return Err(Problem::DuplicateLabelName {
+                label: label.clone(),
+            });
         }
     }
     Ok(())
@@ -348,22 +391,42 @@ fn check_samples(family: &MetricFamily) -> Result<(), Problem> {
     for (i, sample) in family.samples.iter().enumerate() {
         let got = sample.label_values.len();
         if got != expected {
-            return Err(Problem::LabelValueCount { sample: i, got, expected });
+            return Err(Problem::LabelValueCount {
+                sample: i,
+                got,
+                expected,
+            });
         }
         match (&sample.value, family.kind) {
             (Value::Scalar(v), Kind::Counter) if v.is_nan() || *v < 0.0 => {
-                return Err(Problem::CounterValue { sample: i, value: *v });
+                return Err(Problem::CounterValue {
+                    sample: i,
+                    value: *v,
+                });
             }
             (Value::Scalar(v), Kind::Info) if *v != 1.0 => {
-                return Err(Problem::InfoValue { sample: i, value: *v });
+                return Err(Problem::InfoValue {
+                    sample: i,
+                    value: *v,
+                });
             }
             (Value::Scalar(_), Kind::Counter | Kind::Gauge | Kind::Info | Kind::Unknown) => {}
-            (Value::Histogram { buckets, sum, count }, Kind::Histogram) => {
+            (
+                Value::Histogram {
+                    buckets,
+                    sum,
+                    count,
+                },
+                Kind::Histogram,
+            ) => {
                 check_histogram(buckets, *sum, *count)
                     .map_err(|problem| Problem::Histogram { sample: i, problem })?;
             }
             (Value::Histogram { .. }, _) | (Value::Scalar(_), Kind::Histogram) => {
-                return Err(Problem::ValueShape { sample: i, kind: family.kind });
+                return Err(Problem::ValueShape {
+                    sample: i,
+                    kind: family.kind,
+                });
             }
         }
         if let Some(&first) = label_sets.get(sample.label_values.as_slice()) {
@@ -382,10 +445,18 @@ fn check_histogram(buckets: &[(f64, u64)], sum: f64, count: u64) -> Result<(), H
         }
         if let Some((previous_bound, previous_count)) = previous {
             if bound <= previous_bound {
-                return Err(HistogramProblem::BoundsNotIncreasing { bucket, bound, previous: previous_bound });
+                return Err(HistogramProblem::BoundsNotIncreasing {
+                    bucket,
+                    bound,
+                    previous: previous_bound,
+                });
             }
             if cumulative < previous_count {
-                return Err(HistogramProblem::CountsDecrease { bucket, count: cumulative, previous: previous_count });
+                return Err(HistogramProblem::CountsDecrease {
+                    bucket,
+                    count: cumulative,
+                    previous: previous_count,
+                });
             }
         }
         previous = Some((bound, cumulative));
@@ -403,6 +474,19 @@ fn check_histogram(buckets: &[(f64, u64)], sum: f64, count: u64) -> Result<(), H
         return Err(HistogramProblem::NanSum);
     }
     Ok(())
+}
+
+/// Shows a float as the expositions do: `NaN`, `+Inf`, `-Inf`, else Rust's shortest.
+struct Num(f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            v if v == f64::INFINITY => f.write_str("+Inf"),
+            v if v == f64::NEG_INFINITY => f.write_str("-Inf"),
+            v => write!(f, "{v}"),
+        }
+    }
 }
 
 /// Shows an untrusted string in a message: escaped (one line) and cut at 100 chars.

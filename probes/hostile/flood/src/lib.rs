@@ -33,6 +33,7 @@ impl Probe for Flood {
         if let Some(n) = gomon_probe::setting(settings, "series") {
             self.series = n.parse().map_err(|e| format!("setting `series` = {n:?}: {e}"))?;
         }
+        gomon_probe::log::info!("will return {} series per call", self.series);
         Ok(())
     }
 
