@@ -44,12 +44,23 @@ const BUILTINS: &[(&str, &str)] = &[
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// The paths under `probes/` that the built-in probes are made of.
-const PROBE_SOURCES: &[&str] =
-    &["Cargo.toml", "Cargo.lock", ".cargo", "sdk", "system", "filesystem", "io", "network"];
+const PROBE_SOURCES: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo",
+    "sdk",
+    "system",
+    "filesystem",
+    "io",
+    "network",
+];
 
 fn main() -> Result<()> {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?);
-    let root = manifest_dir.parent().context("host/ has no parent directory")?;
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?);
+    let root = manifest_dir
+        .parent()
+        .context("host/ has no parent directory")?;
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR")?);
     let probes = root.join("probes");
 
@@ -69,7 +80,11 @@ fn main() -> Result<()> {
         let component = componentize(&module)?;
         let path = out_dir.join(format!("{name}.wasm"));
         fs::write(&path, &component).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("built-in probe {name}: {} bytes, {}", component.len(), path.display());
+        eprintln!(
+            "built-in probe {name}: {} bytes, {}",
+            component.len(),
+            path.display()
+        );
         let path = path.to_str().context("OUT_DIR is not valid UTF-8")?;
         writeln!(
             generated,
@@ -86,7 +101,10 @@ fn main() -> Result<()> {
 /// workspace's Cargo files or the contract change; never for `probes/target`.
 fn rerun_if_changed(root: &Path, probes: &Path) {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed={}", root.join("probes-wit").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("probes-wit").display()
+    );
     for source in PROBE_SOURCES {
         let path = probes.join(source);
         // A path that does not exist would make cargo rerun this every time.
@@ -105,7 +123,11 @@ fn ensure_wasm_target() -> Result<()> {
         .output()
         .with_context(|| format!("running {} --print sysroot", rustc.to_string_lossy()))?;
     if !output.status.success() {
-        bail!("{} --print sysroot failed: {}", rustc.to_string_lossy(), output.status);
+        bail!(
+            "{} --print sysroot failed: {}",
+            rustc.to_string_lossy(),
+            output.status
+        );
     }
     let sysroot = PathBuf::from(String::from_utf8(output.stdout)?.trim());
     if sysroot.join("lib/rustlib").join(WASM_TARGET).exists() {
@@ -113,7 +135,10 @@ fn ensure_wasm_target() -> Result<()> {
     }
 
     let install = format!("rustup target add {WASM_TARGET}");
-    let has_rustup = Command::new("rustup").arg("--version").output().is_ok_and(|o| o.status.success());
+    let has_rustup = Command::new("rustup")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !has_rustup {
         bail!(
             "the {WASM_TARGET} target, which the built-in probes are compiled for, is not installed \
@@ -121,8 +146,12 @@ fn ensure_wasm_target() -> Result<()> {
             sysroot.display()
         );
     }
-    println!("cargo:warning=installing the {WASM_TARGET} target for the built-in probes: {install}");
-    let status = Command::new("rustup").args(["target", "add", WASM_TARGET]).status()?;
+    println!(
+        "cargo:warning=installing the {WASM_TARGET} target for the built-in probes: {install}"
+    );
+    let status = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status()?;
     if !status.success() {
         bail!("`{install}` failed ({status}); run it yourself and build again");
     }
@@ -144,10 +173,16 @@ fn probes_target_dir(out_dir: &Path) -> PathBuf {
 fn build_probes(manifest: &Path, target_dir: &Path) -> Result<()> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    cmd.args(["build", "--release", "--target", WASM_TARGET, "--manifest-path"])
-        .arg(manifest)
-        .arg("--target-dir")
-        .arg(target_dir);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "--manifest-path",
+    ])
+    .arg(manifest)
+    .arg("--target-dir")
+    .arg(target_dir);
     for (_, krate) in BUILTINS {
         cmd.args(["-p", krate]);
     }
@@ -157,7 +192,9 @@ fn build_probes(manifest: &Path, target_dir: &Path) -> Result<()> {
         }
     }
     eprintln!("running: {cmd:?}");
-    let status = cmd.status().with_context(|| format!("running {}", cargo.to_string_lossy()))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {}", cargo.to_string_lossy()))?;
     if !status.success() {
         bail!("building the built-in probes failed ({status}); see the cargo output above");
     }
@@ -174,7 +211,9 @@ fn build_probes(manifest: &Path, target_dir: &Path) -> Result<()> {
 /// keeps the nested build within the outer `-j`. `RUSTC` stays too, so both
 /// builds use the same compiler.
 fn leaks_from_outer_build(key: &OsString) -> bool {
-    let Some(key) = key.to_str() else { return false };
+    let Some(key) = key.to_str() else {
+        return false;
+    };
     const EXACT: &[&str] = &[
         "RUSTFLAGS",
         "RUSTDOCFLAGS",
@@ -201,7 +240,13 @@ fn leaks_from_outer_build(key: &OsString) -> bool {
         "DEBUG",
         "NUM_JOBS",
     ];
-    const PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "CARGO_PROFILE_", "DEP_"];
+    const PREFIXES: &[&str] = &[
+        "CARGO_CFG_",
+        "CARGO_FEATURE_",
+        "CARGO_PKG_",
+        "CARGO_PROFILE_",
+        "DEP_",
+    ];
     EXACT.contains(&key) || PREFIXES.iter().any(|p| key.starts_with(p))
 }
 

@@ -70,11 +70,13 @@ impl ComponentCache {
             return Ok((Component::new(engine, bytes)?, Origin::Compiled));
         };
         let path = dir.join(format!("{}.cwasm", cache_key(engine, bytes)));
-        if path.exists() {
+        // Read into memory rather than map the file: a cache file truncated
+        // under a mapping would kill the process with SIGBUS.
+        if let Ok(compiled) = std::fs::read(&path) {
             // SAFETY: the file was written by `Component::serialize` of this
             // same engine configuration (the key covers it) into gomon's
             // private state directory; wasmtime also checks its header.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+            match unsafe { Component::deserialize(engine, &compiled) } {
                 Ok(component) => return Ok((component, Origin::Cached)),
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "Discarding unreadable compiled probe."),
             }

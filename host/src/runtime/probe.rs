@@ -297,19 +297,24 @@ impl Instance {
     }
 }
 
-/// Tells a timeout and a memory overrun from other traps.
+/// Tells a timeout and a memory overrun from other traps, and keeps the
+/// message to one line: the causes, without wasmtime's backtrace.
 fn classify(error: &wasmtime::Error, memory_exceeded: bool) -> CallError {
-    if memory_exceeded {
-        return CallError::new(ErrorKind::Memory, format!("{error:#}"));
-    }
-    match error.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => CallError::new(ErrorKind::Timeout, "call ran past its deadline and was stopped"),
-        _ => CallError::new(ErrorKind::Trap, first_line(&format!("{error:#}"))),
-    }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().to_owned()
+    let kind = if memory_exceeded {
+        ErrorKind::Memory
+    } else if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+        return CallError::new(ErrorKind::Timeout, "call ran past its deadline and was stopped");
+    } else {
+        ErrorKind::Trap
+    };
+    let causes: Vec<String> = error
+        .chain()
+        .map(|cause| cause.to_string())
+        .filter(|text| !text.starts_with("error while executing at wasm backtrace"))
+        .map(|text| text.lines().next().unwrap_or_default().to_owned())
+        .collect();
+    let message = if causes.is_empty() { "trapped".to_owned() } else { causes.join(": ") };
+    CallError::new(kind, message)
 }
 
 /// The probe's self-accounting, turned into metrics by the host.

@@ -1,0 +1,160 @@
+//! The whole pipeline without the network: samplers on a captured /proc
+//! tree → snapshot → the built-in probes (real WASM components) → the
+//! Prometheus encoder. Values are checked against the fixture files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gomon::runtime::engine::Origin;
+use gomon::runtime::probe::Limits;
+use gomon::runtime::{ProbeSet, RuntimeOptions};
+use gomon::sample::{FilesystemUsage, SampleConfig, Sampler};
+use gomon::snapshot;
+use gomon_sink_prometheus::{Format, MetricFamily, Value};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn options(cache: Option<PathBuf>) -> RuntimeOptions {
+    RuntimeOptions {
+        cache_dir: cache,
+        limits: Limits { memory_bytes: 64 << 20, call_timeout: Duration::from_secs(2), max_series: 100_000 },
+        interval: Duration::from_secs(15),
+    }
+}
+
+/// A sampler over the fixture tree whose statfs answers a fixed size.
+fn fixture_sampler() -> Sampler {
+    let config = SampleConfig { proc_root: fixtures().join("proc"), sys_root: fixtures().join("sys"), ..SampleConfig::default() };
+    let statfs = Arc::new(|_: &Path| {
+        Ok(FilesystemUsage { size_bytes: 1 << 30, free_bytes: 1 << 29, available_bytes: 1 << 28, files: 1000, files_free: 10 })
+    });
+    Sampler::with_statfs(config, statfs)
+}
+
+fn fixture_value(file: &str, key: &str) -> u64 {
+    let text = std::fs::read_to_string(fixtures().join("proc").join(file)).unwrap();
+    let line = text.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} not in {file}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn scalar(families: &[MetricFamily], name: &str, labels: &[&str]) -> f64 {
+    let family = families.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no family {name}"));
+    let sample = family
+        .samples
+        .iter()
+        .find(|s| s.label_values.iter().map(String::as_str).eq(labels.iter().copied()))
+        .unwrap_or_else(|| panic!("no sample {name}{labels:?}"));
+    match sample.value {
+        Value::Scalar(v) => v,
+        _ => panic!("{name} is not a scalar"),
+    }
+}
+
+fn measure_fixtures(probes: &mut ProbeSet) -> Vec<MetricFamily> {
+    let mut sampler = fixture_sampler();
+    let system = sampler.system().expect("fixture /proc samples");
+    let filesystems = sampler.filesystems();
+    let disks = sampler.disks().ok();
+    let interfaces = sampler.interfaces().ok();
+    let snapshot = snapshot::build(1_700_000_000.0, Some(system), filesystems, disks, interfaces);
+    probes.measure_all(&snapshot)
+}
+
+#[test]
+fn builtin_probes_derive_fixture_values() {
+    let mut probes = ProbeSet::new(options(None)).unwrap();
+    assert!(probes.load_builtins(&[]).is_empty());
+    let names: Vec<&str> = probes.probes().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["system", "filesystem", "io", "network"]);
+
+    let families = measure_fixtures(&mut probes);
+    for p in probes.probes() {
+        assert!(p.stats.up, "probe {} failed: {:?}", p.name, p.stats.last_error);
+    }
+
+    // /proc/meminfo is in kB; the metric is in bytes.
+    let mem_total = fixture_value("meminfo", "MemTotal:") as f64 * 1024.0;
+    assert_eq!(scalar(&families, "gomon_memory_total_bytes", &[]), mem_total);
+    // /proc/stat's first column is user, in USER_HZ ticks.
+    let user_ticks = fixture_value("stat", "cpu ") as f64;
+    let hz = gomon::ticks_per_second();
+    let user = scalar(&families, "gomon_system_cpu_seconds", &["user"]);
+    assert!((user - user_ticks / hz).abs() < 1e-6, "user {user} vs {} ticks", user_ticks);
+    // file-max parses despite its trailing newline (the original reported 0).
+    let file_max = std::fs::read_to_string(fixtures().join("proc/sys/fs/file-max")).unwrap();
+    assert_eq!(scalar(&families, "gomon_file_descriptors_maximum", &[]), file_max.trim().parse::<f64>().unwrap());
+    // The fake statfs answers 1 GiB for every kept mount.
+    let fs = families.iter().find(|f| f.name == "gomon_filesystem_size_bytes").unwrap();
+    assert!(!fs.samples.is_empty());
+    assert!(fs.samples.iter().all(|s| matches!(s.value, Value::Scalar(v) if v == (1u64 << 30) as f64)));
+    assert!(families.iter().any(|f| f.name == "gomon_network_receive_bytes"));
+    assert!(families.iter().any(|f| f.name == "gomon_disk_read_bytes"));
+
+    // Everything the probes return encodes in both formats and validates.
+    for family in &families {
+        gomon_sink_prometheus::validate(family).unwrap();
+    }
+    let mut text = Vec::new();
+    gomon_sink_prometheus::encode(Format::Text, &families, &mut text);
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains(&format!("gomon_memory_total_bytes {}\n", mem_total as u64)), "{text}");
+    assert!(text.contains("# TYPE gomon_cpu_seconds_total counter"));
+}
+
+#[test]
+fn compiled_probes_are_cached_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let mut first = ProbeSet::new(options(Some(cache.clone()))).unwrap();
+    assert!(first.load_builtins(&[]).is_empty());
+    assert!(first.probes().iter().all(|p| p.origin == Origin::Compiled));
+    let cached = std::fs::read_dir(&cache).unwrap().count();
+    assert_eq!(cached, first.probes().len());
+
+    let mut second = ProbeSet::new(options(Some(cache.clone()))).unwrap();
+    assert!(second.load_builtins(&[]).is_empty());
+    assert!(second.probes().iter().all(|p| p.origin == Origin::Cached));
+    // A cached probe works like a compiled one.
+    measure_fixtures(&mut second);
+    assert!(second.probes().iter().all(|p| p.stats.up));
+
+    // A corrupt cache entry is discarded and the probe recompiled.
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"not a compiled component").unwrap();
+    }
+    let mut third = ProbeSet::new(options(Some(cache))).unwrap();
+    assert!(third.load_builtins(&[]).is_empty());
+    assert!(third.probes().iter().all(|p| p.origin == Origin::Compiled));
+}
+
+#[test]
+fn disabled_builtins_are_not_loaded() {
+    let mut probes = ProbeSet::new(options(None)).unwrap();
+    assert!(probes.load_builtins(&["io".to_owned(), "network".to_owned()]).is_empty());
+    let names: Vec<&str> = probes.probes().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["system", "filesystem"]);
+}
+
+#[test]
+fn bad_probe_files_are_refused_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"this is not WebAssembly").unwrap();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let ignored = dir.path().join("notes.txt");
+    std::fs::write(&ignored, b"not a probe").unwrap();
+
+    let mut probes = ProbeSet::new(options(None)).unwrap();
+    let errors = probes.load_dir(dir.path());
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(messages[0].contains("core.wasm") && messages[0].contains("not a component"), "{}", messages[0]);
+    assert!(messages[1].contains("garbage.wasm") && messages[1].contains("not a WebAssembly file"), "{}", messages[1]);
+    assert!(probes.probes().is_empty());
+    // A missing directory is simply empty.
+    assert!(probes.load_dir(&dir.path().join("absent")).is_empty());
+}
