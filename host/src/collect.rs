@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use gomon_sink_prometheus::MetricFamily;
 use tokio::sync::{Notify, watch};
 
-use crate::runtime::ProbeSet;
+use crate::runtime::{ProbeSet, ProbeSummary};
 use crate::sample::Sampler;
 use crate::snapshot;
 
@@ -25,6 +25,8 @@ pub struct Exposition {
     pub taken: Option<Instant>,
     /// Sequence number, 0 before the first cycle.
     pub generation: u64,
+    /// The probes as of this cycle, for `/api/probes`.
+    pub probes: Vec<ProbeSummary>,
 }
 
 /// Why a cycle ran; the `trigger` label of `gomon_samples_total`.
@@ -70,16 +72,16 @@ impl Collector {
         let interfaces = timed(&mut runs, "network", || self.sampler.interfaces());
         let snapshot = snapshot::build(taken_at, system, filesystems.unwrap_or_default(), disks, interfaces);
 
-        let mut families = {
+        let (mut families, summaries) = {
             let mut probes = self.probes.lock().unwrap_or_else(|e| e.into_inner());
             let mut families = probes.measure_all(&snapshot);
             families.extend(probes.self_metrics());
-            families
+            (families, probes.summaries())
         };
         self.samples[trigger as usize] += 1;
         self.generation += 1;
         families.extend(self.own_families(&runs, started.elapsed()));
-        Exposition { families, taken: Some(started), generation: self.generation }
+        Exposition { families, taken: Some(started), generation: self.generation, probes: summaries }
     }
 
     fn own_families(&self, runs: &[CollectorRun], cycle: Duration) -> Vec<MetricFamily> {
@@ -137,6 +139,16 @@ pub struct Schedule {
 const ON_DEMAND_WAIT: Duration = Duration::from_secs(10);
 
 impl Schedule {
+    /// The latest exposition, however old.
+    pub fn latest(&self) -> Arc<Exposition> {
+        self.latest.borrow().clone()
+    }
+
+    /// Asks for a cycle now (after the probe set changed, say).
+    pub fn request_cycle(&self) {
+        self.request.notify_one();
+    }
+
     /// The latest exposition; when it is older than 1.5 intervals (or there
     /// is none yet), asks for a cycle and waits for it, within a bound.
     pub async fn current(&self) -> Arc<Exposition> {

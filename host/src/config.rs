@@ -6,6 +6,7 @@
 //! configuration in this format; `assets/gomon.example.toml` is the
 //! documented example (a test keeps it equal to the defaults).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,8 +34,10 @@ pub struct Config {
     pub tls: TlsConfig,
     /// What the host samples and how.
     pub sample: SampleConfig,
-    /// The WASM probes.
+    /// Settings shared by every probe.
     pub probes: ProbesConfig,
+    /// Per-probe settings, by probe name: `[probe.cpu-ratios]`.
+    pub probe: BTreeMap<String, ProbeConfig>,
     /// gomon's own log.
     pub log: LogConfig,
 }
@@ -67,8 +70,52 @@ pub struct ProbesConfig {
     pub memory_limit_bytes: u64,
     /// Most series one probe may return from one call; more is an error.
     pub max_series: u32,
-    /// Built-in probes not to run (`system`, `filesystem`, `io`, `network`).
-    pub disable_builtin: Vec<String>,
+}
+
+/// One probe's settings (`[probe.NAME]`); unset limits fall back to
+/// `[probes]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// Load and call this probe. `false` disables a built-in or a file.
+    pub enabled: bool,
+    /// Snapshot parts the probe may read: `system`, `filesystems`, `disks`,
+    /// `network`, `processes`, `process-details`, `connections`,
+    /// `observations`. Default: a built-in's own needs; for operator
+    /// probes `system`, `filesystems`, `disks`, `network`.
+    pub grants: Option<Vec<String>>,
+    /// Wall-clock limit of one call.
+    #[serde(with = "humantime_serde::option")]
+    pub call_timeout: Option<Duration>,
+    /// Linear-memory limit, in bytes.
+    pub memory_limit_bytes: Option<u64>,
+    /// Most series one call may return.
+    pub max_series: Option<u32>,
+    /// Free-form settings handed to the probe's `configure` as key/value
+    /// text (numbers and booleans are turned into their TOML text).
+    pub settings: toml::Table,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig { enabled: true, grants: None, call_timeout: None, memory_limit_bytes: None, max_series: None, settings: toml::Table::new() }
+    }
+}
+
+impl ProbeConfig {
+    /// The settings as the key/value strings the contract passes.
+    pub fn settings_strings(&self) -> Vec<(String, String)> {
+        self.settings
+            .iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (key.clone(), text)
+            })
+            .collect()
+    }
 }
 
 /// Log output.
@@ -101,6 +148,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             sample: SampleConfig::default(),
             probes: ProbesConfig::default(),
+            probe: BTreeMap::new(),
             log: LogConfig::default(),
         }
     }
@@ -113,7 +161,6 @@ impl Default for ProbesConfig {
             call_timeout: Duration::from_millis(250),
             memory_limit_bytes: 64 * 1024 * 1024,
             max_series: 100_000,
-            disable_builtin: Vec::new(),
         }
     }
 }
@@ -159,6 +206,18 @@ impl Config {
         }
         if self.probes.call_timeout < Duration::from_millis(10) {
             anyhow::bail!("probes.call_timeout {:?} is too short (minimum 10ms)", self.probes.call_timeout);
+        }
+        for (name, probe) in &self.probe {
+            for grant in probe.grants.iter().flatten() {
+                if crate::runtime::capability_from_name(grant).is_none() {
+                    anyhow::bail!(
+                        "probe.{name}.grants: unknown part `{grant}` (known: system, filesystems, disks, network, processes, process-details, connections, observations)"
+                    );
+                }
+            }
+            if probe.call_timeout.is_some_and(|t| t < Duration::from_millis(10)) {
+                anyhow::bail!("probe.{name}.call_timeout is too short (minimum 10ms)");
+            }
         }
         Ok(())
     }
@@ -228,6 +287,28 @@ mod tests {
         let mut example = Config::from_toml(text).unwrap();
         example.state_dir = Config::default().state_dir;
         assert_eq!(example, Config::default());
+    }
+
+    #[test]
+    fn per_probe_sections_parse_and_stringify_settings() {
+        let config = Config::from_toml(
+            "[probe.threshold-alert]\ngrants = [\"system\"]\ncall_timeout = \"50ms\"\nsettings = { metric = \"load1\", above = 2.5, enabled = true }\n[probe.io]\nenabled = false\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let alert = &config.probe["threshold-alert"];
+        assert_eq!(alert.call_timeout, Some(Duration::from_millis(50)));
+        let mut settings = alert.settings_strings();
+        settings.sort();
+        assert_eq!(
+            settings,
+            [("above".into(), "2.5".into()), ("enabled".into(), "true".into()), ("metric".into(), "load1".into())]
+        );
+        assert!(!config.probe["io"].enabled);
+        let err = Config::from_toml("[probe.x]\ngrant = []\n").unwrap_err();
+        assert!(err.to_string().contains("grant"), "{err}");
+        let bad = Config::from_toml("[probe.x]\ngrants = [\"root\"]\n").unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("`root`"));
     }
 
     #[test]

@@ -1,19 +1,15 @@
 //! The `gomon` command.
 
+mod cmd;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use tokio::sync::watch;
 
 use gomon::config::{Config, LogFormat};
-use gomon::runtime::{ProbeSet, RuntimeOptions, probe::Limits};
-use gomon::serve::{self, AppState, tls};
-use gomon::{collect, sample::Sampler};
 
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -74,6 +70,44 @@ enum Command {
     Run,
     /// Print the effective configuration (defaults, file and flags) as TOML.
     Config,
+    /// Work with probe modules.
+    #[command(subcommand)]
+    Probe(ProbeCommand),
+    /// Sample once and print the snapshot a probe receives, as JSON.
+    Snapshot {
+        /// Show only what a probe with these grants sees (comma-separated:
+        /// system, filesystems, disks, network, ...). Default: everything.
+        #[arg(long, value_delimiter = ',', conflicts_with = "probe")]
+        grants: Vec<String>,
+        /// Show only what the named loaded or configured probe is granted.
+        #[arg(long, value_name = "NAME")]
+        probe: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProbeCommand {
+    /// Check a component against the probe contract: world, contract
+    /// version, imports, exports and the grants it needs.
+    Check {
+        /// The component file.
+        file: PathBuf,
+    },
+    /// List the probes a running gomon has loaded (asks its /api/probes).
+    List {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new Rust probe crate that builds to a component with
+    /// `cargo build --release`.
+    New {
+        /// The probe's name ([a-z0-9-]+); also the directory created.
+        name: String,
+        /// Where to create it (default: the current directory).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 impl Options {
@@ -120,7 +154,11 @@ fn main() -> ExitCode {
             print!("{}", config.to_toml());
             Ok(())
         }
-        Some(Command::Run) | None => run(config),
+        Some(Command::Run) | None => cmd::run::run(config),
+        Some(Command::Probe(ProbeCommand::Check { file })) => cmd::probe::check(&config, &file),
+        Some(Command::Probe(ProbeCommand::List { json })) => cmd::probe::list(&config, json),
+        Some(Command::Probe(ProbeCommand::New { name, dir })) => cmd::probe::new(&name, dir.as_deref()),
+        Some(Command::Snapshot { grants, probe }) => cmd::snapshot::print(&config, &grants, probe.as_deref()),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,113 +169,3 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(config: &Config) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-fn run(config: Config) -> anyhow::Result<()> {
-    init_logging(&config);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(8)
-        .enable_all()
-        .thread_name("gomon")
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(collector(config))
-}
-
-async fn collector(config: Config) -> anyhow::Result<()> {
-    create_private_dir(&config.state_dir)?;
-
-    // Everything that can fail on a bad flag fails before any work starts.
-    let tls = if config.tls.plain_http {
-        None
-    } else {
-        let paths = tls::ensure_certificate(config.tls.cert.as_deref(), config.tls.key.as_deref(), &config.state_dir)?;
-        let server_config = tls::server_config(&paths)?;
-        if paths.generated {
-            tracing::info!(cert = %paths.cert.display(), "Generated a self-signed TLS certificate.");
-        }
-        Some((paths, tokio_rustls::TlsAcceptor::from(server_config)))
-    };
-    let listener = serve::bind(config.listen).await?;
-
-    let probes = load_probes(&config)?;
-    let sampler = Sampler::new(config.sample.clone());
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let schedule = collect::start(collect::Collector::new(sampler, probes), config.interval, shutdown_rx.clone());
-
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let state = Arc::new(AppState { schedule, http: Default::default(), scheme });
-    let local = listener.local_addr().unwrap_or(config.listen);
-    tracing::info!(url = %format!("{scheme}://{local}/metrics"), interval = ?config.interval, "Serving metrics.");
-    if let Some((paths, _)) = &tls {
-        tracing::info!(
-            ca_file = %paths.cert.display(),
-            "TLS certificate (give it to Prometheus as tls_config.ca_file)."
-        );
-    } else {
-        tracing::warn!("Serving plain HTTP (--plain-http): anyone who can connect can read and tamper with the metrics.");
-    }
-    let server = tokio::spawn(serve::serve(listener, tls.map(|(_, acceptor)| acceptor), state, shutdown_rx));
-
-    wait_for_signal().await?;
-    tracing::info!("Shutting down.");
-    let _ = shutdown_tx.send(true);
-    let _ = server.await;
-    Ok(())
-}
-
-fn load_probes(config: &Config) -> anyhow::Result<Arc<Mutex<ProbeSet>>> {
-    let options = RuntimeOptions {
-        cache_dir: Some(config.state_dir.join("cache").join("probes")),
-        limits: Limits {
-            memory_bytes: config.probes.memory_limit_bytes,
-            call_timeout: config.probes.call_timeout,
-            max_series: config.probes.max_series,
-        },
-        interval: config.interval,
-    };
-    let mut probes = ProbeSet::new(options)?;
-    for error in probes.load_builtins(&config.probes.disable_builtin) {
-        tracing::error!("Built-in probe not loaded: {error}");
-    }
-    let dir = config.probe_dir();
-    for error in probes.load_dir(&dir) {
-        tracing::error!("Probe not loaded: {error}");
-    }
-    Ok(Arc::new(Mutex::new(probes)))
-}
-
-fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create state directory {}", dir.display()))
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-    }
-    Ok(())
-}

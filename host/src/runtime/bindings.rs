@@ -4,6 +4,8 @@
 wasmtime::component::bindgen!({
     path: "../probes-wit/wit",
     world: "measure",
+    // For `gomon snapshot`, which prints what a probe receives as JSON.
+    additional_derives: [serde::Serialize],
 });
 
 pub use exports::gomon::probe::metrics;

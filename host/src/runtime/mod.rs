@@ -12,9 +12,11 @@ pub mod builtin;
 pub mod contract;
 pub mod engine;
 pub mod probe;
+pub mod reload;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,7 @@ use gomon_sink_prometheus::{Kind, MetricFamily, Sample, Value};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+use crate::config::ProbeConfig;
 use bindings::types::{self, Capability};
 use contract::ComponentShape;
 use engine::{ComponentCache, Origin};
@@ -65,12 +68,16 @@ pub struct LoadedProbe {
     pub description: String,
     /// Built-in or file.
     pub source: Source,
-    /// What it reads.
+    /// What it reads (all granted: a probe needing more is refused).
     pub needs: Vec<Capability>,
+    /// What the operator grants it.
+    pub grants: Vec<Capability>,
     /// Whether its compiled form came from the cache.
     pub origin: Origin,
-    /// Time from bytes to a described instance.
+    /// Time from bytes to a configured instance.
     pub load_time: Duration,
+    /// The limits its calls run under.
+    pub limits: Limits,
     /// Calls, errors, durations.
     pub stats: Stats,
     /// Series it returned from its last successful call.
@@ -78,15 +85,25 @@ pub struct LoadedProbe {
     instance: Instance,
 }
 
-/// Settings for the probe set.
+/// What [`Loader::prepare`] made of a component.
+pub enum Prepared {
+    /// Ready to call.
+    Probe(Box<LoadedProbe>),
+    /// A valid probe that the configuration disables, by name.
+    Disabled(String),
+}
+
+/// Settings for the runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     /// Directory for compiled components; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
-    /// Limits for every probe.
+    /// Limits for every probe without its own.
     pub limits: Limits,
     /// The sampling interval: the unit of failure back-off.
     pub interval: Duration,
+    /// Per-probe configuration, by name.
+    pub probe_config: BTreeMap<String, ProbeConfig>,
 }
 
 /// Everything probes can be granted, except process details and
@@ -101,104 +118,33 @@ const RESERVED_PREFIXES: &[&str] =
 /// Longest back-off of a failing probe.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// The loaded probes and the engine that runs them.
-pub struct ProbeSet {
+/// Turns component bytes into ready probes: the engine, the linker, the
+/// compile cache and the configuration. Shared, so that compiling a new
+/// probe never holds up the running ones.
+pub struct Loader {
     engine: Engine,
     linker: Linker<ProbeState>,
     cache: ComponentCache,
     options: RuntimeOptions,
-    probes: Vec<LoadedProbe>,
 }
 
-impl ProbeSet {
-    /// An empty set with a new engine.
+impl Loader {
+    /// A loader with a new engine.
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
         let engine = engine::new_engine()?;
         let mut linker = Linker::new(&engine);
         probe::link(&mut linker)?;
         let cache = ComponentCache::new(options.cache_dir.clone());
-        Ok(ProbeSet { engine, linker, cache, options, probes: Vec::new() })
+        Ok(Loader { engine, linker, cache, options })
     }
 
-    /// The loaded probes, in call order.
-    pub fn probes(&self) -> &[LoadedProbe] {
-        &self.probes
+    /// The configuration of a probe by name (defaults when absent).
+    pub fn config_of(&self, name: &str) -> ProbeConfig {
+        self.options.probe_config.get(name).cloned().unwrap_or_default()
     }
 
-    /// Loads the built-in probes not disabled by name.
-    pub fn load_builtins(&mut self, disabled: &[String]) -> Vec<LoadError> {
-        let mut errors = Vec::new();
-        for builtin in builtin::BUILTIN_PROBES {
-            if disabled.iter().any(|d| d == builtin.name) {
-                tracing::info!(probe = builtin.name, "Built-in probe disabled by configuration.");
-                continue;
-            }
-            let grants = DEFAULT_GRANTS;
-            match self.prepare(builtin.component, Source::Builtin, builtin.name, grants) {
-                Ok(probe) => self.insert(probe),
-                Err(e) => errors.push(e),
-            }
-        }
-        errors
-    }
-
-    /// Loads every `*.wasm` file of a directory (a missing directory is
-    /// empty). A probe with a built-in's name replaces the built-in.
-    pub fn load_dir(&mut self, dir: &Path) -> Vec<LoadError> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-            Err(e) => return vec![LoadError { probe: dir.display().to_string(), reason: e.to_string() }],
-        };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-            .collect();
-        paths.sort();
-        let mut errors = Vec::new();
-        for path in paths {
-            match self.load_file(&path) {
-                Ok(()) => {}
-                Err(e) => errors.push(e),
-            }
-        }
-        errors
-    }
-
-    /// Loads one probe file.
-    pub fn load_file(&mut self, path: &Path) -> Result<(), LoadError> {
-        let label = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| LoadError { probe: label.clone(), reason: e.to_string() })?;
-        let probe = self.prepare(&bytes, Source::File(path.to_owned()), &label, DEFAULT_GRANTS)?;
-        if self.probes.iter().any(|p| p.name == probe.name && p.source != Source::Builtin) {
-            return Err(LoadError {
-                probe: label,
-                reason: format!("another file already provides a probe named `{}`", probe.name),
-            });
-        }
-        self.insert(probe);
-        Ok(())
-    }
-
-    fn insert(&mut self, probe: LoadedProbe) {
-        tracing::info!(
-            probe = %probe.name,
-            version = %probe.version,
-            source = %probe.source,
-            cached = probe.origin == Origin::Cached,
-            load_ms = probe.load_time.as_secs_f64() * 1e3,
-            "Probe loaded."
-        );
-        if let Some(old) = self.probes.iter_mut().find(|p| p.name == probe.name) {
-            tracing::info!(probe = %probe.name, replaced = %old.source, "Probe replaces an earlier one of the same name.");
-            *old = probe;
-        } else {
-            self.probes.push(probe);
-        }
-    }
-
-    /// Checks, compiles, links and describes a probe.
-    fn prepare(&self, bytes: &[u8], source: Source, label: &str, grants: &[Capability]) -> Result<LoadedProbe, LoadError> {
+    /// Checks, compiles, links, describes and configures a probe.
+    pub fn prepare(&self, bytes: &[u8], source: Source, label: &str) -> Result<Prepared, LoadError> {
         let fail = |reason: String| LoadError { probe: label.to_owned(), reason };
         let started = Instant::now();
         let shape = ComponentShape::parse(bytes).map_err(|e| fail(e.to_string()))?;
@@ -210,28 +156,181 @@ impl ProbeSet {
             .instantiate_pre(&component)
             .and_then(bindings::MeasurePre::new)
             .map_err(|e| fail(format!("cannot be linked: {e:#}")))?;
-        let mut instance = Instance::new(label, self.engine.clone(), pre, self.options.limits.clone(), Vec::new());
+        let mut instance = Instance::new(label, self.engine.clone(), pre, self.options.limits.clone());
         let info = instance.describe().map_err(|e| fail(format!("describe failed: {e}")))?;
         check_name(&info.name).map_err(fail)?;
-        instance.set_name(&info.name);
+        let fail = |reason: String| LoadError { probe: format!("{} ({label})", info.name), reason };
+        let config = self.config_of(&info.name);
+        if !config.enabled {
+            return Ok(Prepared::Disabled(info.name));
+        }
+        let grants: Vec<Capability> = match (&config.grants, &source) {
+            (Some(names), _) => names.iter().filter_map(|n| capability_from_name(n)).collect(),
+            (None, Source::Builtin) => info.needs.clone(),
+            (None, Source::File(_)) => DEFAULT_GRANTS.to_vec(),
+        };
         if let Some(missing) = info.needs.iter().find(|need| !grants.contains(need)) {
             return Err(fail(format!(
-                "needs `{}`, which is not granted to it; grant it in the probe's configuration",
-                capability_name(*missing)
+                "needs `{}`, which is not granted to it; grant it with [probe.{}] grants = [...]",
+                capability_name(*missing),
+                info.name
             )));
         }
-        Ok(LoadedProbe {
+        let defaults = &self.options.limits;
+        let limits = Limits {
+            memory_bytes: config.memory_limit_bytes.unwrap_or(defaults.memory_bytes),
+            call_timeout: config.call_timeout.unwrap_or(defaults.call_timeout),
+            max_series: config.max_series.unwrap_or(defaults.max_series),
+        };
+        instance.set_name(&info.name);
+        instance.set_limits(limits.clone());
+        instance.configure(config.settings_strings()).map_err(|e| fail(e.message))?;
+        Ok(Prepared::Probe(Box::new(LoadedProbe {
             name: info.name,
             version: info.version,
             description: info.description,
             source,
             needs: info.needs,
+            grants,
             origin,
             load_time: started.elapsed(),
+            limits,
             stats: Stats { up: true, ..Stats::default() },
             last_series: 0,
             instance,
-        })
+        })))
+    }
+
+    /// What a component is, for `gomon probe check`: its shape and, when it
+    /// loads, the probe.
+    pub fn inspect(&self, bytes: &[u8], label: &str) -> (Result<ComponentShape, LoadError>, Option<Result<Prepared, LoadError>>) {
+        let shape = ComponentShape::parse(bytes).map_err(|e| LoadError { probe: label.to_owned(), reason: e.to_string() });
+        let prepared = shape.is_ok().then(|| self.prepare(bytes, Source::File(PathBuf::from(label)), label));
+        (shape, prepared)
+    }
+}
+
+/// The loaded probes, in call order.
+pub struct ProbeSet {
+    loader: Arc<Loader>,
+    probes: Vec<LoadedProbe>,
+    /// Built-ins replaced by a file probe of the same name, restored when
+    /// that file goes away.
+    shadowed: Vec<LoadedProbe>,
+}
+
+impl ProbeSet {
+    /// An empty set with a new engine.
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
+        Ok(ProbeSet { loader: Arc::new(Loader::new(options)?), probes: Vec::new(), shadowed: Vec::new() })
+    }
+
+    /// The loader, to prepare probes without holding the set.
+    pub fn loader(&self) -> Arc<Loader> {
+        self.loader.clone()
+    }
+
+    /// The loaded probes, in call order.
+    pub fn probes(&self) -> &[LoadedProbe] {
+        &self.probes
+    }
+
+    /// Loads the built-in probes the configuration does not disable.
+    pub fn load_builtins(&mut self) -> Vec<LoadError> {
+        let mut errors = Vec::new();
+        for builtin in builtin::BUILTIN_PROBES {
+            if !self.loader.config_of(builtin.name).enabled {
+                tracing::info!(probe = builtin.name, "Built-in probe disabled by configuration.");
+                continue;
+            }
+            match self.loader.prepare(builtin.component, Source::Builtin, builtin.name) {
+                Ok(Prepared::Probe(probe)) => {
+                    self.insert(*probe);
+                }
+                Ok(Prepared::Disabled(_)) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        errors
+    }
+
+    /// Loads every `*.wasm` file of a directory once (a missing directory
+    /// is empty); [`reload::Reloader`] keeps it up to date afterwards.
+    pub fn load_dir(&mut self, dir: &Path) -> Vec<LoadError> {
+        let paths = match reload::wasm_files(dir) {
+            Ok(paths) => paths,
+            Err(e) => return vec![LoadError { probe: dir.display().to_string(), reason: e.to_string() }],
+        };
+        let loader = self.loader.clone();
+        paths
+            .into_iter()
+            .filter_map(|path| reload::prepare_file(&loader, &path).and_then(|p| self.insert_file(p)).err())
+            .collect()
+    }
+
+    /// Adds a prepared file probe: it replaces the earlier version from the
+    /// same file (keeping its counters), shadows a built-in of the same
+    /// name, and is refused if another file already uses its name.
+    pub fn insert_file(&mut self, prepared: Prepared) -> Result<(), LoadError> {
+        let mut probe = match prepared {
+            Prepared::Probe(probe) => *probe,
+            Prepared::Disabled(name) => {
+                tracing::info!(probe = %name, "Probe disabled by configuration.");
+                return Ok(());
+            }
+        };
+        let clash = self.probes.iter().find(|p| p.name == probe.name && p.source != Source::Builtin && p.source != probe.source);
+        if let Some(other) = clash {
+            return Err(LoadError {
+                probe: probe.source.to_string(),
+                reason: format!("{} already provides a probe named `{}`", other.source, probe.name),
+            });
+        }
+        if let Some(index) = self.probes.iter().position(|p| p.source == probe.source) {
+            let old = self.probes.remove(index);
+            carry_counters(&old.stats, &mut probe.stats);
+            tracing::info!(probe = %probe.name, version = %probe.version, replaced = %old.version, "Probe replaced.");
+            if old.name != probe.name {
+                self.restore_builtin(&old.name);
+            }
+        }
+        self.insert(probe);
+        Ok(())
+    }
+
+    /// Removes the probe loaded from `path`, restoring a built-in it shadowed.
+    pub fn remove_file(&mut self, path: &Path) {
+        let source = Source::File(path.to_owned());
+        if let Some(index) = self.probes.iter().position(|p| p.source == source) {
+            let old = self.probes.remove(index);
+            tracing::info!(probe = %old.name, file = %path.display(), "Probe removed.");
+            self.restore_builtin(&old.name);
+        }
+    }
+
+    fn restore_builtin(&mut self, name: &str) {
+        if let Some(index) = self.shadowed.iter().position(|p| p.name == name) {
+            let builtin = self.shadowed.remove(index);
+            tracing::info!(probe = %name, "Built-in probe restored.");
+            self.probes.push(builtin);
+        }
+    }
+
+    fn insert(&mut self, probe: LoadedProbe) {
+        tracing::info!(
+            probe = %probe.name,
+            version = %probe.version,
+            source = %probe.source,
+            cached = probe.origin == Origin::Cached,
+            load_ms = probe.load_time.as_secs_f64() * 1e3,
+            "Probe loaded."
+        );
+        if let Some(index) = self.probes.iter().position(|p| p.name == probe.name && p.source == Source::Builtin) {
+            let builtin = self.probes.remove(index);
+            tracing::info!(probe = %probe.name, "File probe replaces the built-in of the same name.");
+            self.shadowed.push(builtin);
+        }
+        self.probes.push(probe);
     }
 
     /// Calls every probe that is not backed off with the parts of the
@@ -239,7 +338,7 @@ impl ProbeSet {
     pub fn measure_all(&mut self, snapshot: &types::Snapshot) -> Vec<MetricFamily> {
         let mut out: Vec<MetricFamily> = Vec::new();
         let mut taken: HashSet<String> = HashSet::new();
-        let interval = self.options.interval;
+        let interval = self.loader.options.interval;
         for probe in &mut self.probes {
             let now = Instant::now();
             if probe.stats.backoff_until.is_some_and(|until| now < until) {
@@ -283,6 +382,42 @@ impl ProbeSet {
         out
     }
 
+    /// One summary per probe, for `/api/probes` and `gomon probe list`.
+    pub fn summaries(&self) -> Vec<ProbeSummary> {
+        let now = Instant::now();
+        self.probes
+            .iter()
+            .map(|p| ProbeSummary {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                description: p.description.clone(),
+                source: p.source.to_string(),
+                state: if p.stats.backoff_until.is_some_and(|until| now < until) {
+                    "backed-off"
+                } else if p.stats.up {
+                    "ok"
+                } else {
+                    "failing"
+                }
+                .to_owned(),
+                needs: p.needs.iter().map(|c| capability_name(*c).to_owned()).collect(),
+                grants: p.grants.iter().map(|c| capability_name(*c).to_owned()).collect(),
+                calls: p.stats.calls,
+                errors: ErrorKind::ALL.iter().zip(p.stats.errors).map(|(k, n)| (k.as_str().to_owned(), n)).collect(),
+                last_error: p.stats.last_error.clone(),
+                mean_call_seconds: if p.stats.durations.count > 0 {
+                    p.stats.durations.sum / p.stats.durations.count as f64
+                } else {
+                    0.0
+                },
+                memory_bytes: p.instance.memory_bytes(),
+                series: p.last_series,
+                load_seconds: p.load_time.as_secs_f64(),
+                cached: p.origin == Origin::Cached,
+            })
+            .collect()
+    }
+
     /// The probes' own metrics.
     pub fn self_metrics(&self) -> Vec<MetricFamily> {
         let mut up = MetricFamily::gauge("gomon_probe_up", "Whether the probe's last call succeeded.").labels(&["probe"]);
@@ -322,6 +457,51 @@ impl ProbeSet {
         }
         vec![up, info, calls, errors, memory, series, load, durations]
     }
+}
+
+/// What `/api/probes` says about one probe.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ProbeSummary {
+    /// Name from `describe`.
+    pub name: String,
+    /// The probe's own version.
+    pub version: String,
+    /// One line from `describe`.
+    pub description: String,
+    /// `built-in` or the file.
+    pub source: String,
+    /// `ok`, `failing` or `backed-off`.
+    pub state: String,
+    /// Parts it reads.
+    pub needs: Vec<String>,
+    /// Parts it is granted.
+    pub grants: Vec<String>,
+    /// Calls made.
+    pub calls: u64,
+    /// Failed calls by kind.
+    pub errors: BTreeMap<String, u64>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Mean call duration.
+    pub mean_call_seconds: f64,
+    /// Linear memory of the live instance.
+    pub memory_bytes: u64,
+    /// Series from the last successful call.
+    pub series: usize,
+    /// Load time.
+    pub load_seconds: f64,
+    /// Whether the compiled form came from the cache.
+    pub cached: bool,
+}
+
+/// Keeps the cumulative counters of a replaced probe, so `_total` series
+/// stay monotonic across a reload.
+fn carry_counters(old: &Stats, new: &mut Stats) {
+    new.calls += old.calls;
+    for (n, o) in new.errors.iter_mut().zip(old.errors) {
+        *n += o;
+    }
+    new.durations.merge(&old.durations);
 }
 
 /// `None` for the first failure (retry next cycle), then one interval,
@@ -385,7 +565,7 @@ fn convert(family: types::MetricFamily) -> MetricFamily {
 
 /// The part of a snapshot a probe may see: the host copies only the
 /// granted parts.
-fn restrict<'a>(snapshot: &'a types::Snapshot, needs: &[Capability]) -> Cow<'a, types::Snapshot> {
+pub fn restrict<'a>(snapshot: &'a types::Snapshot, needs: &[Capability]) -> Cow<'a, types::Snapshot> {
     let has = |c: Capability| needs.contains(&c);
     let all = has(Capability::System)
         && has(Capability::Filesystems)
@@ -415,6 +595,23 @@ fn restrict<'a>(snapshot: &'a types::Snapshot, needs: &[Capability]) -> Cow<'a, 
         connections: if has(Capability::Connections) { snapshot.connections.clone() } else { Vec::new() },
     })
 }
+
+/// The capability a config name stands for.
+pub fn capability_from_name(name: &str) -> Option<Capability> {
+    ALL_CAPABILITIES.iter().copied().find(|c| capability_name(*c) == name)
+}
+
+/// Every capability.
+pub const ALL_CAPABILITIES: &[Capability] = &[
+    Capability::System,
+    Capability::Filesystems,
+    Capability::Disks,
+    Capability::Network,
+    Capability::Processes,
+    Capability::ProcessDetails,
+    Capability::Connections,
+    Capability::Observations,
+];
 
 /// The config and `describe` spelling of a capability.
 pub fn capability_name(c: Capability) -> &'static str {

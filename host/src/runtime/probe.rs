@@ -194,6 +194,7 @@ pub fn link(linker: &mut Linker<ProbeState>) -> anyhow::Result<()> {
 struct Live {
     store: Store<ProbeState>,
     bindings: Measure,
+    configured: bool,
 }
 
 /// A loaded, pre-linked probe and its current instance.
@@ -202,20 +203,28 @@ pub struct Instance {
     engine: Engine,
     pre: MeasurePre<ProbeState>,
     limits: Limits,
-    settings: Vec<(String, String)>,
+    /// `None` until the host knows the probe's name and so its settings;
+    /// from then on every new instance is configured before its first call.
+    settings: Option<Vec<(String, String)>>,
     live: Option<Live>,
 }
 
 impl Instance {
     /// Prepares a probe; no guest code runs yet.
-    pub fn new(
-        name: &str,
-        engine: Engine,
-        pre: MeasurePre<ProbeState>,
-        limits: Limits,
-        settings: Vec<(String, String)>,
-    ) -> Self {
-        Instance { name: name.into(), engine, pre, limits, settings, live: None }
+    pub fn new(name: &str, engine: Engine, pre: MeasurePre<ProbeState>, limits: Limits) -> Self {
+        Instance { name: name.into(), engine, pre, limits, settings: None, live: None }
+    }
+
+    /// Sets the limits for the next calls (and the memory limit of the next instance).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Hands the operator's settings to the probe now, and to every
+    /// instance made after a failure.
+    pub fn configure(&mut self, settings: Vec<(String, String)>) -> Result<(), CallError> {
+        self.settings = Some(settings);
+        self.call(|_| Ok(()))
     }
 
     /// Renames the probe (once `describe` has told its real name).
@@ -252,8 +261,8 @@ impl Instance {
         self.live.as_ref().map_or(0, |live| live.store.data().limiter.total)
     }
 
-    /// Runs one guest call with a fresh deadline, instantiating first if
-    /// needed; a failed call discards the instance.
+    /// Runs one guest call with a fresh deadline, instantiating and
+    /// configuring first if needed; a failed call discards the instance.
     fn call<R>(&mut self, f: impl FnOnce(&mut Live) -> wasmtime::Result<R>) -> Result<R, CallError> {
         if self.live.is_none() {
             self.live = Some(self.instantiate()?);
@@ -262,6 +271,21 @@ impl Instance {
         let live = self.live.as_mut().expect("instantiated above");
         live.store.data_mut().logs_this_call = 0;
         live.store.set_epoch_deadline(ticks);
+        if let (false, Some(settings)) = (live.configured, &self.settings) {
+            match live.bindings.gomon_probe_probe().call_configure(&mut live.store, settings) {
+                Ok(Ok(())) => live.configured = true,
+                Ok(Err(message)) => {
+                    self.live = None;
+                    return Err(CallError::new(ErrorKind::Probe, format!("configure refused the settings: {message}")));
+                }
+                Err(error) => {
+                    let exceeded = live.store.data().limiter.exceeded;
+                    self.live = None;
+                    return Err(classify(&error, exceeded));
+                }
+            }
+            live.store.set_epoch_deadline(ticks);
+        }
         match f(live) {
             Ok(result) => Ok(result),
             Err(error) => {
@@ -277,16 +301,9 @@ impl Instance {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks());
-        let bindings = match self.pre.instantiate(&mut store) {
-            Ok(bindings) => bindings,
-            Err(error) => return Err(classify(&error, store.data().limiter.exceeded)),
-        };
-        let mut live = Live { store, bindings };
-        let configured = live.bindings.gomon_probe_probe().call_configure(&mut live.store, &self.settings);
-        match configured {
-            Ok(Ok(())) => Ok(live),
-            Ok(Err(message)) => Err(CallError::new(ErrorKind::Probe, format!("configure refused: {message}"))),
-            Err(error) => Err(classify(&error, live.store.data().limiter.exceeded)),
+        match self.pre.instantiate(&mut store) {
+            Ok(bindings) => Ok(Live { store, bindings, configured: false }),
+            Err(error) => Err(classify(&error, store.data().limiter.exceeded)),
         }
     }
 
@@ -378,6 +395,15 @@ impl Histogram {
         }
         self.sum += seconds;
         self.count += 1;
+    }
+
+    /// Adds another histogram's observations (same buckets).
+    pub fn merge(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
     }
 
     /// Cumulative `(upper bound, count)` pairs, without `+Inf`.

@@ -107,7 +107,8 @@ async fn handle(req: Request<Incoming>, state: Arc<AppState>) -> Result<Response
     let (route, response) = match (req.method(), path) {
         (&Method::GET | &Method::HEAD, "/metrics") => ("/metrics", metrics(&req, &state).await),
         (&Method::GET | &Method::HEAD, "/") => ("/", index(&state)),
-        (_, "/metrics" | "/") => ("method", method_not_allowed()),
+        (&Method::GET | &Method::HEAD, "/api/probes") => ("/api/probes", probes(&state)),
+        (_, "/metrics" | "/" | "/api/probes") => ("method", method_not_allowed()),
         _ => ("other", plain(StatusCode::NOT_FOUND, "not found\n")),
     };
     let mut response = response;
@@ -154,10 +155,22 @@ async fn metrics(req: &Request<Incoming>, state: &AppState) -> Response<Full<Byt
     builder.body(Full::new(Bytes::from(body))).unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"))
 }
 
+/// The loaded probes as of the last cycle, as JSON.
+fn probes(state: &AppState) -> Response<Full<Bytes>> {
+    let exposition = state.schedule.latest();
+    match serde_json::to_vec_pretty(&exposition.probes) {
+        Ok(body) => Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "\n")),
+        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the probe list\n"),
+    }
+}
+
 fn index(state: &AppState) -> Response<Full<Bytes>> {
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>gomon</title></head>\
-         <body><h1>gomon {}</h1><ul><li><a href=\"/metrics\">/metrics</a> (Prometheus, {})</li></ul></body></html>\n",
+         <body><h1>gomon {}</h1><ul><li><a href=\"/metrics\">/metrics</a> (Prometheus, {})</li><li><a href=\"/api/probes\">/api/probes</a> (loaded probes, JSON)</li></ul></body></html>\n",
         env!("CARGO_PKG_VERSION"),
         state.scheme
     );

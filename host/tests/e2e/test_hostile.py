@@ -21,6 +21,10 @@ HOSTILE = {
     "panic": ("hostile-panic", {"trap"}),
     "flood": ("hostile-flood", {"contract", "memory"}),
 }
+# A generous per-call deadline for the probes that must fail some other way: on a busy
+# 2-core machine, building (flood) or growing to (hog) the limit can take longer than the
+# default 250 ms, and the failure is then rightly counted as a timeout instead.
+SLOW_MACHINE_TIMEOUT = "2s"
 RSS_LIMIT = 512 * 1024 * 1024
 MIN_CYCLES = 4  # sample cycles (one per --interval 1s) each run must survive
 DEADLINE = 30.0  # seconds for a run to show every expected error
@@ -49,6 +53,13 @@ class Run:
     # probe -> kind -> list of observed values, in order
     errors: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     missing_builtin: list[tuple[int, list[str]]] = field(default_factory=list)
+
+
+def config_args(tmp_path: Path, call_timeout: str = SLOW_MACHINE_TIMEOUT) -> list[str]:
+    """--config with a longer per-call deadline."""
+    path = tmp_path / "gomon.toml"
+    path.write_text(f'[probes]\ncall_timeout = "{call_timeout}"\n')
+    return ["--config", str(path)]
 
 
 def probe_dir_with(tmp_path: Path, keys: list[str]) -> Path:
@@ -141,7 +152,9 @@ def check_wrong_version_refused(g: GomonProcess) -> None:
 @pytest.mark.parametrize("key", sorted(HOSTILE))
 def test_host_survives_hostile_probe(key, tmp_path, gomon_factory):
     probe, kinds = HOSTILE[key]
-    g = gomon_factory("--probe-dir", str(probe_dir_with(tmp_path, [key])))
+    # The spin run is about the default deadline itself.
+    extra = [] if key == "spin" else config_args(tmp_path)
+    g = gomon_factory("--probe-dir", str(probe_dir_with(tmp_path, [key])), *extra)
     expected = {probe: kinds}
     check_run(observe(g, expected), expected)
 
@@ -154,7 +167,9 @@ def test_wrong_contract_version_is_refused(tmp_path, gomon_factory):
 
 
 def test_host_survives_all_hostile_probes_at_once(tmp_path, gomon_factory):
-    g = gomon_factory("--probe-dir", str(probe_dir_with(tmp_path, [*sorted(HOSTILE), "wrong-version"])))
+    # 1 s: long enough for flood and hog to fail their own way, short enough for spin.
+    g = gomon_factory("--probe-dir", str(probe_dir_with(tmp_path, [*sorted(HOSTILE), "wrong-version"])),
+                      *config_args(tmp_path, "1s"))
     expected = {probe: kinds for probe, kinds in HOSTILE.values()}
     check_run(observe(g, expected), expected)
     check_wrong_version_refused(g)

@@ -38,8 +38,10 @@ def test_prometheus_reports_gomon_up(prometheus):
     # It ingested real samples, not an empty page.
     samples = prometheus.scalar('scrape_samples_scraped{job="gomon"}')
     assert samples and samples > 50, f"scrape_samples_scraped = {samples}"
-    # Control: the harness' own target is up as well.
-    assert prometheus.scalar('up{job="prometheus"}') == 1.0, prometheus.describe("prometheus")
+    # Control: the harness' own target comes up as well.
+    wait_until(lambda: prometheus.scalar('up{job="prometheus"}') == 1.0, UP_DEADLINE,
+               'Prometheus to report its own target up (harness control)',
+               interval=0.25, describe=lambda: prometheus.describe("prometheus"))
 
 
 def test_memory_total_via_prometheus_matches_proc_meminfo(prometheus):

@@ -48,7 +48,7 @@ pub use bindings::gomon::probe::types::{
     ProcessDetails, ProcessState, Series, Settings, Snapshot, System, VmEvents,
 };
 pub use family::{BASE_UNITS, Family};
-pub use probe::{Probe, require_system, setting};
+pub use probe::{Probe, check_settings, require_setting, require_system, setting};
 pub use table::{Column, table};
 
 /// Implementation details of [`export_probe!`]; not part of the API.

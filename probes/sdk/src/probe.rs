@@ -25,10 +25,7 @@ pub trait Probe: Default + 'static {
     /// an `Err` refuses the load with that message. The default accepts no
     /// settings: it refuses any key, so a typo in the configuration is seen.
     fn configure(&mut self, settings: &[(String, String)]) -> Result<(), String> {
-        match settings.first() {
-            None => Ok(()),
-            Some((key, _)) => Err(format!("unknown setting `{key}`: this probe takes none")),
-        }
+        check_settings(settings, &[])
     }
 
     /// Derives metric families from one snapshot. Called once per sampling
@@ -58,6 +55,39 @@ pub fn require_system(now: &Snapshot) -> Result<&System, String> {
 /// ```
 pub fn setting<'a>(settings: &'a [(String, String)], key: &str) -> Option<&'a str> {
     settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// The value of setting `key`, or an error naming the setting when the
+/// operator gave none.
+///
+/// ```
+/// let settings = vec![("above".to_string(), "2.5".to_string())];
+/// assert_eq!(gomon_probe::require_setting(&settings, "above"), Ok("2.5"));
+/// assert_eq!(gomon_probe::require_setting(&settings, "metric").unwrap_err(), "setting `metric` is missing");
+/// ```
+pub fn require_setting<'a>(settings: &'a [(String, String)], key: &str) -> Result<&'a str, String> {
+    setting(settings, key).ok_or_else(|| format!("setting `{key}` is missing"))
+}
+
+/// Refuses settings whose key is not in `known`, naming the first unknown
+/// key and the known ones, so that a typo in the configuration is seen
+/// instead of silently ignored.
+///
+/// ```
+/// let settings = vec![("abvoe".to_string(), "2".to_string())];
+/// let err = gomon_probe::check_settings(&settings, &["metric", "above"]).unwrap_err();
+/// assert_eq!(err, "unknown setting `abvoe`: this probe takes `metric`, `above`");
+/// assert!(gomon_probe::check_settings(&[], &["metric"]).is_ok());
+/// ```
+pub fn check_settings(settings: &[(String, String)], known: &[&str]) -> Result<(), String> {
+    let Some((key, _)) = settings.iter().find(|(k, _)| !known.contains(&k.as_str())) else {
+        return Ok(());
+    };
+    if known.is_empty() {
+        return Err(format!("unknown setting `{key}`: this probe takes none"));
+    }
+    let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+    Err(format!("unknown setting `{key}`: this probe takes {}", known.join(", ")))
 }
 
 /// The object-safe part of [`Probe`], so one slot can hold any probe.
@@ -174,6 +204,19 @@ mod tests {
         assert!(Probe::configure(&mut Plain, &[]).is_ok());
         let err = Probe::configure(&mut Plain, &[("speed".into(), "1".into())]).unwrap_err();
         assert!(err.contains("speed"), "{err}");
+    }
+
+    #[test]
+    fn settings_helpers_name_the_setting() {
+        let settings: Vec<(String, String)> =
+            vec![("a".into(), "1".into()), ("b".into(), "2".into()), ("a".into(), "3".into())];
+        assert_eq!(require_setting(&settings, "a"), Ok("3"));
+        assert_eq!(require_setting(&settings, "c").unwrap_err(), "setting `c` is missing");
+        assert!(check_settings(&settings, &["a", "b"]).is_ok());
+        let err = check_settings(&settings, &["a"]).unwrap_err();
+        assert_eq!(err, "unknown setting `b`: this probe takes `a`");
+        let err = check_settings(&settings, &[]).unwrap_err();
+        assert_eq!(err, "unknown setting `a`: this probe takes none");
     }
 
     #[test]

@@ -1,0 +1,156 @@
+//! Keeps the loaded probes in step with the probe directory.
+//!
+//! The directory is polled every [`POLL`] rather than watched with inotify:
+//! polling works on every filesystem (NFS, overlay, bind mounts from a
+//! container host), and it gives a simple answer to half-written files — a
+//! file is loaded only once its size, modification time and inode have stayed
+//! the same for one poll, so `cp` or `scp` into the directory is never caught
+//! mid-write. A new or changed file is compiled without holding the probe
+//! set (running probes keep being called meanwhile); a replacement that
+//! fails to load is rejected with a log line and the old version keeps
+//! running; a removed file unloads its probe and restores a built-in it
+//! had replaced.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use super::{LoadError, Loader, Prepared, ProbeSet, Source};
+
+/// How often the directory is looked at. A change is acted on after two
+/// looks, so within about a second.
+pub const POLL: Duration = Duration::from_millis(500);
+
+/// What identifies a version of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+fn fingerprint(path: &Path) -> Option<Fingerprint> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    meta.is_file().then(|| Fingerprint { len: meta.len(), modified: meta.modified().ok(), inode: meta.ino() })
+}
+
+/// The `*.wasm` files of a directory, sorted; a missing directory has none.
+pub fn wasm_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Reads and prepares one probe file.
+pub fn prepare_file(loader: &Loader, path: &Path) -> Result<Prepared, LoadError> {
+    let label = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| LoadError { probe: label.clone(), reason: e.to_string() })?;
+    loader.prepare(&bytes, Source::File(path.to_owned()), &label)
+}
+
+/// Polls a probe directory on its own thread.
+pub struct Reloader {
+    dir: PathBuf,
+    probes: Arc<Mutex<ProbeSet>>,
+    /// Versions acted on (loaded or rejected).
+    known: HashMap<PathBuf, Fingerprint>,
+    /// Versions seen once, waiting to be seen unchanged.
+    pending: HashMap<PathBuf, Fingerprint>,
+}
+
+impl Reloader {
+    /// A reloader that treats the directory's current files as already
+    /// handled (the caller loaded them with [`ProbeSet::load_dir`]).
+    pub fn new(dir: PathBuf, probes: Arc<Mutex<ProbeSet>>) -> Self {
+        let known = wasm_files(&dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| fingerprint(&p).map(|f| (p, f)))
+            .collect();
+        Reloader { dir, probes, known, pending: HashMap::new() }
+    }
+
+    /// Polls until `stop` returns true; calls `changed` after every change
+    /// to the probe set (to sample at once rather than at the next tick).
+    pub fn spawn(mut self, stop: impl Fn() -> bool + Send + 'static, changed: impl Fn() + Send + 'static) {
+        std::thread::Builder::new()
+            .name("gomon-reload".into())
+            .spawn(move || {
+                while !stop() {
+                    std::thread::sleep(POLL);
+                    if self.poll() {
+                        changed();
+                    }
+                }
+            })
+            .expect("cannot start the probe reload thread");
+    }
+
+    /// One look at the directory; returns whether the probe set changed.
+    pub fn poll(&mut self) -> bool {
+        let files = match wasm_files(&self.dir) {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), "Cannot read the probe directory: {e}");
+                return false;
+            }
+        };
+        let mut changed = false;
+        let mut present = Vec::with_capacity(files.len());
+        for path in files {
+            let Some(now) = fingerprint(&path) else { continue };
+            present.push(path.clone());
+            if self.known.get(&path) == Some(&now) {
+                self.pending.remove(&path);
+                continue;
+            }
+            if self.pending.get(&path) != Some(&now) {
+                // First sight of this version: wait for it to settle.
+                self.pending.insert(path, now);
+                continue;
+            }
+            self.pending.remove(&path);
+            self.known.insert(path.clone(), now);
+            changed |= self.load(&path);
+        }
+        let gone: Vec<PathBuf> = self.known.keys().filter(|p| !present.contains(p)).cloned().collect();
+        for path in gone {
+            self.known.remove(&path);
+            self.lock().remove_file(&path);
+            changed = true;
+        }
+        self.pending.retain(|p, _| present.contains(p));
+        changed
+    }
+
+    fn load(&mut self, path: &Path) -> bool {
+        let loader = self.lock().loader();
+        let result = prepare_file(&loader, path).and_then(|prepared| self.lock().insert_file(prepared));
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                let loaded = self.lock().probes().iter().any(|p| p.source == Source::File(path.to_owned()));
+                if loaded {
+                    tracing::error!("Rejected a new version of a probe; the previous version keeps running: {e}");
+                } else {
+                    tracing::error!("Probe not loaded: {e}");
+                }
+                false
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProbeSet> {
+        self.probes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
