@@ -22,6 +22,7 @@ fn options(cache: Option<PathBuf>) -> RuntimeOptions {
         cache_dir: cache,
         limits: Limits { memory_bytes: 64 << 20, call_timeout: Duration::from_secs(2), max_series: 100_000 },
         interval: Duration::from_secs(15),
+        probe_config: Default::default(),
     }
 }
 
@@ -66,7 +67,7 @@ fn measure_fixtures(probes: &mut ProbeSet) -> Vec<MetricFamily> {
 #[test]
 fn builtin_probes_derive_fixture_values() {
     let mut probes = ProbeSet::new(options(None)).unwrap();
-    assert!(probes.load_builtins(&[]).is_empty());
+    assert!(probes.load_builtins().is_empty());
     let names: Vec<&str> = probes.probes().iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["system", "filesystem", "io", "network"]);
 
@@ -109,13 +110,13 @@ fn compiled_probes_are_cached_and_reused() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let mut first = ProbeSet::new(options(Some(cache.clone()))).unwrap();
-    assert!(first.load_builtins(&[]).is_empty());
+    assert!(first.load_builtins().is_empty());
     assert!(first.probes().iter().all(|p| p.origin == Origin::Compiled));
     let cached = std::fs::read_dir(&cache).unwrap().count();
     assert_eq!(cached, first.probes().len());
 
     let mut second = ProbeSet::new(options(Some(cache.clone()))).unwrap();
-    assert!(second.load_builtins(&[]).is_empty());
+    assert!(second.load_builtins().is_empty());
     assert!(second.probes().iter().all(|p| p.origin == Origin::Cached));
     // A cached probe works like a compiled one.
     measure_fixtures(&mut second);
@@ -126,14 +127,18 @@ fn compiled_probes_are_cached_and_reused() {
         std::fs::write(entry.unwrap().path(), b"not a compiled component").unwrap();
     }
     let mut third = ProbeSet::new(options(Some(cache))).unwrap();
-    assert!(third.load_builtins(&[]).is_empty());
+    assert!(third.load_builtins().is_empty());
     assert!(third.probes().iter().all(|p| p.origin == Origin::Compiled));
 }
 
 #[test]
 fn disabled_builtins_are_not_loaded() {
-    let mut probes = ProbeSet::new(options(None)).unwrap();
-    assert!(probes.load_builtins(&["io".to_owned(), "network".to_owned()]).is_empty());
+    let mut options = options(None);
+    let off = gomon::config::ProbeConfig { enabled: false, ..Default::default() };
+    options.probe_config.insert("io".into(), off.clone());
+    options.probe_config.insert("network".into(), off);
+    let mut probes = ProbeSet::new(options).unwrap();
+    assert!(probes.load_builtins().is_empty());
     let names: Vec<&str> = probes.probes().iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["system", "filesystem"]);
 }
