@@ -59,6 +59,11 @@ pub fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
             println!("ok");
             Ok(())
         }
+        Some(Err(e)) if e.refused_settings => {
+            println!("configure: refused the settings of this configuration: {}", e.reason);
+            println!("ok (the component is sound; give it settings with [probe.NAME] settings = {{ ... }} and --config)");
+            Ok(())
+        }
         Some(Err(e)) => Err(anyhow::anyhow!("{}: {}", file.display(), e.reason)),
         None => unreachable!("a parsed shape is always prepared"),
     }

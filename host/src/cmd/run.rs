@@ -104,15 +104,12 @@ pub fn runtime_options(config: &Config) -> RuntimeOptions {
     }
 }
 
-/// The built-ins and the probe directory's files, loaded once.
+/// The built-in probes; the probe directory's files are loaded by the
+/// reloader, off the start-up path.
 pub fn load_probes(config: &Config) -> anyhow::Result<Arc<Mutex<ProbeSet>>> {
     let mut probes = ProbeSet::new(runtime_options(config))?;
     for error in probes.load_builtins() {
         tracing::error!("Built-in probe not loaded: {error}");
-    }
-    let dir = config.probe_dir();
-    for error in probes.load_dir(&dir) {
-        tracing::error!("Probe not loaded: {error}");
     }
     Ok(Arc::new(Mutex::new(probes)))
 }

@@ -56,6 +56,15 @@ pub struct LoadError {
     pub probe: String,
     /// Why, in one line.
     pub reason: String,
+    /// Whether the component is sound and only refused the operator's
+    /// settings in `configure`.
+    pub refused_settings: bool,
+}
+
+impl LoadError {
+    fn new(probe: impl Into<String>, reason: impl Into<String>) -> Self {
+        LoadError { probe: probe.into(), reason: reason.into(), refused_settings: false }
+    }
 }
 
 /// A loaded probe.
@@ -145,7 +154,7 @@ impl Loader {
 
     /// Checks, compiles, links, describes and configures a probe.
     pub fn prepare(&self, bytes: &[u8], source: Source, label: &str) -> Result<Prepared, LoadError> {
-        let fail = |reason: String| LoadError { probe: label.to_owned(), reason };
+        let fail = |reason: String| LoadError::new(label, reason);
         let started = Instant::now();
         let shape = ComponentShape::parse(bytes).map_err(|e| fail(e.to_string()))?;
         shape.check().map_err(|e| fail(e.to_string()))?;
@@ -159,7 +168,7 @@ impl Loader {
         let mut instance = Instance::new(label, self.engine.clone(), pre, self.options.limits.clone());
         let info = instance.describe().map_err(|e| fail(format!("describe failed: {e}")))?;
         check_name(&info.name).map_err(fail)?;
-        let fail = |reason: String| LoadError { probe: format!("{} ({label})", info.name), reason };
+        let fail = |reason: String| LoadError::new(format!("{} ({label})", info.name), reason);
         let config = self.config_of(&info.name);
         if !config.enabled {
             return Ok(Prepared::Disabled(info.name));
@@ -184,7 +193,10 @@ impl Loader {
         };
         instance.set_name(&info.name);
         instance.set_limits(limits.clone());
-        instance.configure(config.settings_strings()).map_err(|e| fail(e.message))?;
+        instance.configure(config.settings_strings()).map_err(|e| LoadError {
+            refused_settings: e.kind == ErrorKind::Probe,
+            ..fail(e.message)
+        })?;
         Ok(Prepared::Probe(Box::new(LoadedProbe {
             name: info.name,
             version: info.version,
@@ -204,7 +216,7 @@ impl Loader {
     /// What a component is, for `gomon probe check`: its shape and, when it
     /// loads, the probe.
     pub fn inspect(&self, bytes: &[u8], label: &str) -> (Result<ComponentShape, LoadError>, Option<Result<Prepared, LoadError>>) {
-        let shape = ComponentShape::parse(bytes).map_err(|e| LoadError { probe: label.to_owned(), reason: e.to_string() });
+        let shape = ComponentShape::parse(bytes).map_err(|e| LoadError::new(label, e.to_string()));
         let prepared = shape.is_ok().then(|| self.prepare(bytes, Source::File(PathBuf::from(label)), label));
         (shape, prepared)
     }
@@ -259,7 +271,7 @@ impl ProbeSet {
     pub fn load_dir(&mut self, dir: &Path) -> Vec<LoadError> {
         let paths = match reload::wasm_files(dir) {
             Ok(paths) => paths,
-            Err(e) => return vec![LoadError { probe: dir.display().to_string(), reason: e.to_string() }],
+            Err(e) => return vec![LoadError::new(dir.display().to_string(), e.to_string())],
         };
         let loader = self.loader.clone();
         paths
@@ -281,10 +293,10 @@ impl ProbeSet {
         };
         let clash = self.probes.iter().find(|p| p.name == probe.name && p.source != Source::Builtin && p.source != probe.source);
         if let Some(other) = clash {
-            return Err(LoadError {
-                probe: probe.source.to_string(),
-                reason: format!("{} already provides a probe named `{}`", other.source, probe.name),
-            });
+            return Err(LoadError::new(
+                probe.source.to_string(),
+                format!("{} already provides a probe named `{}`", other.source, probe.name),
+            ));
         }
         if let Some(index) = self.probes.iter().position(|p| p.source == probe.source) {
             let old = self.probes.remove(index);

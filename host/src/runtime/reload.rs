@@ -54,7 +54,7 @@ pub fn wasm_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Reads and prepares one probe file.
 pub fn prepare_file(loader: &Loader, path: &Path) -> Result<Prepared, LoadError> {
     let label = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| LoadError { probe: label.clone(), reason: e.to_string() })?;
+    let bytes = std::fs::read(path).map_err(|e| LoadError::new(label.clone(), e.to_string()))?;
     loader.prepare(&bytes, Source::File(path.to_owned()), &label)
 }
 
@@ -69,23 +69,35 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// A reloader that treats the directory's current files as already
-    /// handled (the caller loaded them with [`ProbeSet::load_dir`]).
+    /// A reloader for `dir`; nothing is loaded until [`Reloader::spawn`].
     pub fn new(dir: PathBuf, probes: Arc<Mutex<ProbeSet>>) -> Self {
-        let known = wasm_files(&dir)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|p| fingerprint(&p).map(|f| (p, f)))
-            .collect();
-        Reloader { dir, probes, known, pending: HashMap::new() }
+        Reloader { dir, probes, known: HashMap::new(), pending: HashMap::new() }
     }
 
-    /// Polls until `stop` returns true; calls `changed` after every change
-    /// to the probe set (to sample at once rather than at the next tick).
+    /// Loads every file present now, without waiting for it to settle (a
+    /// file there at start is taken as complete). Returns whether any loaded.
+    pub fn load_present(&mut self) -> bool {
+        let mut changed = false;
+        for path in wasm_files(&self.dir).unwrap_or_default() {
+            if let Some(now) = fingerprint(&path) {
+                self.known.insert(path.clone(), now);
+                changed |= self.load(&path);
+            }
+        }
+        changed
+    }
+
+    /// Loads the files present, then polls until `stop` returns true; calls
+    /// `changed` after every change to the probe set (to sample at once
+    /// rather than at the next tick). Compiling happens on this thread, so
+    /// a large component never delays serving.
     pub fn spawn(mut self, stop: impl Fn() -> bool + Send + 'static, changed: impl Fn() + Send + 'static) {
         std::thread::Builder::new()
             .name("gomon-reload".into())
             .spawn(move || {
+                if self.load_present() {
+                    changed();
+                }
                 while !stop() {
                     std::thread::sleep(POLL);
                     if self.poll() {

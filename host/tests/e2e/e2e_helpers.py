@@ -313,7 +313,11 @@ class GomonProcess:
         self.session = new_session(True if plain_http else self.cert)
         self.exit_code: int | None = None
         if wait_ready:
-            self.wait_ready(start_timeout)
+            try:
+                self.wait_ready(start_timeout)
+            except BaseException:
+                self.stop()  # never leak a gomon that failed to come up
+                raise
 
     # -- addresses
     @property
@@ -329,11 +333,13 @@ class GomonProcess:
 
     # -- output
     def stderr_text(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return strip_ansi(self.stderr_path.read_text(errors="replace"))
 
     def stdout_text(self) -> str:
-        self._stdout.flush()
+        if not self._stdout.closed:
+            self._stdout.flush()
         return strip_ansi(self.stdout_path.read_text(errors="replace"))
 
     def describe(self) -> str:
@@ -400,7 +406,8 @@ class ServiceProcess:
         )
 
     def describe(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         state = "running" if self.proc.poll() is None else f"exited with {self.proc.returncode}"
         return f"{self.name} is {state}\n--- log (tail) ---\n{self.log_path.read_text(errors='replace')[-3000:]}"
 
