@@ -148,6 +148,7 @@ impl Reloader {
     fn load(&mut self, path: &Path) -> bool {
         let loader = self.lock().loader();
         let result = prepare_file(&loader, path).and_then(|prepared| self.lock().insert_file(prepared));
+        super::release_compiler_memory();
         match result {
             Ok(()) => true,
             Err(e) => {
