@@ -140,3 +140,20 @@ mod tests {
         assert_eq!(out, br#"{a="x",le="1"}"#);
     }
 }
+
+/// Writes one sample line: `<name><suffix>{labels} <value>\n`.
+pub(crate) fn write_sample(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    suffix: &[u8],
+    (names, values): (&[String], &[String]),
+    le: Option<Le>,
+    value: impl FnOnce(&mut Vec<u8>),
+) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(suffix);
+    write_labels(out, names, values, le);
+    out.push(b' ');
+    value(out);
+    out.push(b'\n');
+}

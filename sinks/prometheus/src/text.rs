@@ -36,7 +36,7 @@
 //! does not panic, but its output may be invalid; samples whose value does not
 //! fit the family kind are skipped.
 
-use crate::escape::{Le, write_labels, write_text_help};
+use crate::escape::{Le, write_labels, write_sample, write_text_help};
 use crate::model::{Kind, MetricFamily, Value};
 use crate::number::{write_text_value, write_u64};
 
@@ -83,12 +83,9 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
                 out.extend_from_slice(b" 1\n");
             }
             (Value::Scalar(v), Kind::Counter | Kind::Gauge | Kind::Unknown) => {
-                out.extend_from_slice(name);
-                out.extend_from_slice(suffix);
-                write_labels(out, labels, values, None);
-                out.push(b' ');
-                write_text_value(out, *v);
-                out.push(b'\n');
+                write_sample(out, name, suffix, (labels, values), None, |out| {
+                    write_text_value(out, *v)
+                });
             }
             (
                 Value::Histogram {
@@ -106,18 +103,12 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
                 if !inf_written {
                     write_bucket(out, name, labels, values, f64::INFINITY, *count);
                 }
-                out.extend_from_slice(name);
-                out.extend_from_slice(b"_sum");
-                write_labels(out, labels, values, None);
-                out.push(b' ');
-                write_text_value(out, *sum);
-                out.push(b'\n');
-                out.extend_from_slice(name);
-                out.extend_from_slice(b"_count");
-                write_labels(out, labels, values, None);
-                out.push(b' ');
-                write_u64(out, *count);
-                out.push(b'\n');
+                write_sample(out, name, b"_sum", (labels, values), None, |out| {
+                    write_text_value(out, *sum)
+                });
+                write_sample(out, name, b"_count", (labels, values), None, |out| {
+                    write_u64(out, *count)
+                });
             }
             // Value does not fit the kind: only an unvalidated family gets here.
             _ => {}
@@ -133,18 +124,11 @@ fn write_bucket(
     bound: f64,
     count: u64,
 ) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b"_bucket");
-    write_labels(
-        out,
-        labels,
-        values,
-        Some(Le {
-            bound,
-            openmetrics: false,
-        }),
-    );
-    out.push(b' ');
-    write_u64(out, count);
-    out.push(b'\n');
+    let le = Le {
+        bound,
+        openmetrics: false,
+    };
+    write_sample(out, name, b"_bucket", (labels, values), Some(le), |out| {
+        write_u64(out, count)
+    });
 }
