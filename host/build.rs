@@ -32,35 +32,19 @@ use anyhow::{Context, Result, bail};
 
 /// The built-in probes: the name the host knows each by, and its crate in
 /// the probes workspace.
-const BUILTINS: &[(&str, &str)] = &[
-    ("system", "probe-system"),
-    ("filesystem", "probe-filesystem"),
-    ("io", "probe-io"),
-    ("network", "probe-network"),
-];
+const BUILTINS: &[(&str, &str)] =
+    &[("system", "probe-system"), ("filesystem", "probe-filesystem"), ("io", "probe-io"), ("network", "probe-network")];
 
 /// The target the built-in probes are compiled for; `wit-component` makes
 /// components of the core modules, which then import only our own WIT.
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// The paths under `probes/` that the built-in probes are made of.
-const PROBE_SOURCES: &[&str] = &[
-    "Cargo.toml",
-    "Cargo.lock",
-    ".cargo",
-    "sdk",
-    "system",
-    "filesystem",
-    "io",
-    "network",
-];
+const PROBE_SOURCES: &[&str] = &["Cargo.toml", "Cargo.lock", ".cargo", "sdk", "system", "filesystem", "io", "network"];
 
 fn main() -> Result<()> {
-    let manifest_dir =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?);
-    let root = manifest_dir
-        .parent()
-        .context("host/ has no parent directory")?;
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?);
+    let root = manifest_dir.parent().context("host/ has no parent directory")?;
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR")?);
     let probes = root.join("probes");
 
@@ -80,16 +64,9 @@ fn main() -> Result<()> {
         let component = componentize(&module)?;
         let path = out_dir.join(format!("{name}.wasm"));
         fs::write(&path, &component).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!(
-            "built-in probe {name}: {} bytes, {}",
-            component.len(),
-            path.display()
-        );
+        eprintln!("built-in probe {name}: {} bytes, {}", component.len(), path.display());
         let path = path.to_str().context("OUT_DIR is not valid UTF-8")?;
-        writeln!(
-            generated,
-            "    BuiltinProbe {{ name: {name:?}, component: include_bytes!({path:?}) }},"
-        )?;
+        writeln!(generated, "    BuiltinProbe {{ name: {name:?}, component: include_bytes!({path:?}) }},")?;
     }
     generated.push_str("];\n");
     let path = out_dir.join("builtin_probes.rs");
@@ -101,10 +78,7 @@ fn main() -> Result<()> {
 /// workspace's Cargo files or the contract change; never for `probes/target`.
 fn rerun_if_changed(root: &Path, probes: &Path) {
     println!("cargo:rerun-if-changed=build.rs");
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("probes-wit").display()
-    );
+    println!("cargo:rerun-if-changed={}", root.join("probes-wit").display());
     for source in PROBE_SOURCES {
         let path = probes.join(source);
         // A path that does not exist would make cargo rerun this every time.
@@ -123,11 +97,7 @@ fn ensure_wasm_target() -> Result<()> {
         .output()
         .with_context(|| format!("running {} --print sysroot", rustc.to_string_lossy()))?;
     if !output.status.success() {
-        bail!(
-            "{} --print sysroot failed: {}",
-            rustc.to_string_lossy(),
-            output.status
-        );
+        bail!("{} --print sysroot failed: {}", rustc.to_string_lossy(), output.status);
     }
     let sysroot = PathBuf::from(String::from_utf8(output.stdout)?.trim());
     if sysroot.join("lib/rustlib").join(WASM_TARGET).exists() {
@@ -135,10 +105,7 @@ fn ensure_wasm_target() -> Result<()> {
     }
 
     let install = format!("rustup target add {WASM_TARGET}");
-    let has_rustup = Command::new("rustup")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let has_rustup = Command::new("rustup").arg("--version").output().is_ok_and(|o| o.status.success());
     if !has_rustup {
         bail!(
             "the {WASM_TARGET} target, which the built-in probes are compiled for, is not installed \
@@ -146,12 +113,8 @@ fn ensure_wasm_target() -> Result<()> {
             sysroot.display()
         );
     }
-    println!(
-        "cargo:warning=installing the {WASM_TARGET} target for the built-in probes: {install}"
-    );
-    let status = Command::new("rustup")
-        .args(["target", "add", WASM_TARGET])
-        .status()?;
+    println!("cargo:warning=installing the {WASM_TARGET} target for the built-in probes: {install}");
+    let status = Command::new("rustup").args(["target", "add", WASM_TARGET]).status()?;
     if !status.success() {
         bail!("`{install}` failed ({status}); run it yourself and build again");
     }
@@ -173,16 +136,10 @@ fn probes_target_dir(out_dir: &Path) -> PathBuf {
 fn build_probes(manifest: &Path, target_dir: &Path) -> Result<()> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    cmd.args([
-        "build",
-        "--release",
-        "--target",
-        WASM_TARGET,
-        "--manifest-path",
-    ])
-    .arg(manifest)
-    .arg("--target-dir")
-    .arg(target_dir);
+    cmd.args(["build", "--release", "--target", WASM_TARGET, "--manifest-path"])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
     for (_, krate) in BUILTINS {
         cmd.args(["-p", krate]);
     }
@@ -192,9 +149,7 @@ fn build_probes(manifest: &Path, target_dir: &Path) -> Result<()> {
         }
     }
     eprintln!("running: {cmd:?}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("running {}", cargo.to_string_lossy()))?;
+    let status = cmd.status().with_context(|| format!("running {}", cargo.to_string_lossy()))?;
     if !status.success() {
         bail!("building the built-in probes failed ({status}); see the cargo output above");
     }
@@ -240,13 +195,7 @@ fn leaks_from_outer_build(key: &OsString) -> bool {
         "DEBUG",
         "NUM_JOBS",
     ];
-    const PREFIXES: &[&str] = &[
-        "CARGO_CFG_",
-        "CARGO_FEATURE_",
-        "CARGO_PKG_",
-        "CARGO_PROFILE_",
-        "DEP_",
-    ];
+    const PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "CARGO_PROFILE_", "DEP_"];
     EXACT.contains(&key) || PREFIXES.iter().any(|p| key.starts_with(p))
 }
 

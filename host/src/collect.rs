@@ -67,7 +67,8 @@ impl Collector {
         let mut runs = Vec::with_capacity(4);
 
         let system = timed(&mut runs, "system", || self.sampler.system());
-        let filesystems = timed(&mut runs, "filesystem", || Ok::<_, std::convert::Infallible>(self.sampler.filesystems()));
+        let filesystems =
+            timed(&mut runs, "filesystem", || Ok::<_, std::convert::Infallible>(self.sampler.filesystems()));
         let disks = timed(&mut runs, "disk", || self.sampler.disks());
         let interfaces = timed(&mut runs, "network", || self.sampler.interfaces());
         let snapshot = snapshot::build(taken_at, system, filesystems.unwrap_or_default(), disks, interfaces);
@@ -85,11 +86,13 @@ impl Collector {
     }
 
     fn own_families(&self, runs: &[CollectorRun], cycle: Duration) -> Vec<MetricFamily> {
-        let mut duration = MetricFamily::gauge("gomon_collector_duration_seconds", "Time the collector took in the last cycle.")
-            .unit("seconds")
-            .labels(&["collector"]);
-        let mut success = MetricFamily::gauge("gomon_collector_success", "Whether the collector succeeded in the last cycle.")
-            .labels(&["collector"]);
+        let mut duration =
+            MetricFamily::gauge("gomon_collector_duration_seconds", "Time the collector took in the last cycle.")
+                .unit("seconds")
+                .labels(["collector"]);
+        let mut success =
+            MetricFamily::gauge("gomon_collector_success", "Whether the collector succeeded in the last cycle.")
+                .labels(["collector"]);
         for run in runs {
             duration.push(&[run.name], run.duration.as_secs_f64());
             success.push(&[run.name], if run.success { 1.0 } else { 0.0 });
@@ -100,7 +103,8 @@ impl Collector {
         )
         .unit("seconds");
         cycle_seconds.push(&[], cycle.as_secs_f64());
-        let mut samples = MetricFamily::counter("gomon_samples", "Sampling cycles run, by what triggered them.").labels(&["trigger"]);
+        let mut samples =
+            MetricFamily::counter("gomon_samples", "Sampling cycles run, by what triggered them.").labels(["trigger"]);
         samples.push(&["interval"], self.samples[Trigger::Interval as usize] as f64);
         samples.push(&["scrape"], self.samples[Trigger::Scrape as usize] as f64);
         vec![duration, success, cycle_seconds, samples]
@@ -188,9 +192,8 @@ pub fn start(collector: Collector, interval: Duration, mut shutdown: watch::Rece
                 break;
             }
             let collector = collector.clone();
-            let cycle = tokio::task::spawn_blocking(move || {
-                collector.lock().unwrap_or_else(|e| e.into_inner()).cycle(trigger)
-            });
+            let cycle =
+                tokio::task::spawn_blocking(move || collector.lock().unwrap_or_else(|e| e.into_inner()).cycle(trigger));
             match cycle.await {
                 Ok(exposition) => {
                     last = exposition.taken;

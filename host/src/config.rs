@@ -98,7 +98,14 @@ pub struct ProbeConfig {
 
 impl Default for ProbeConfig {
     fn default() -> Self {
-        ProbeConfig { enabled: true, grants: None, call_timeout: None, memory_limit_bytes: None, max_series: None, settings: toml::Table::new() }
+        ProbeConfig {
+            enabled: true,
+            grants: None,
+            call_timeout: None,
+            memory_limit_bytes: None,
+            max_series: None,
+            settings: toml::Table::new(),
+        }
     }
 }
 
@@ -174,8 +181,8 @@ impl Default for LogConfig {
 impl Config {
     /// Reads a TOML file. Errors name the file and, for unknown keys, the key.
     pub fn from_file(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
         Config::from_toml(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 
@@ -272,8 +279,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_toml() {
-        let mut config = Config::default();
-        config.interval = Duration::from_secs(5);
+        let mut config = Config { interval: Duration::from_secs(5), ..Config::default() };
         config.tls.cert = Some("/etc/gomon/cert.pem".into());
         config.tls.key = Some("/etc/gomon/key.pem".into());
         let text = config.to_toml();

@@ -77,9 +77,8 @@ fn system_record(s: model::System) -> wit::System {
 
 fn filesystem(f: model::Filesystem) -> wit::Filesystem {
     let model::Filesystem { device, mount_point, fs_type, read_only, usage } = f;
-    let usage = usage.map(|u| {
-        mirror!(u => wit::FilesystemUsage { size_bytes, free_bytes, available_bytes, files, files_free })
-    });
+    let usage = usage
+        .map(|u| mirror!(u => wit::FilesystemUsage { size_bytes, free_bytes, available_bytes, files, files_free }));
     wit::Filesystem { device, mount_point, fs_type, read_only, usage }
 }
 

@@ -30,8 +30,9 @@ impl HttpStats {
 
     /// `gomon_http_requests_total{route,code}`.
     pub fn families(&self) -> Vec<MetricFamily> {
-        let mut requests = MetricFamily::counter("gomon_http_requests", "HTTP requests answered, by route and status code.")
-            .labels(&["route", "code"]);
+        let mut requests =
+            MetricFamily::counter("gomon_http_requests", "HTTP requests answered, by route and status code.")
+                .labels(["route", "code"]);
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
         counts.sort();
         for (route, status, count) in counts {
@@ -43,8 +44,9 @@ impl HttpStats {
 
 /// `gomon_build_info`.
 pub fn build_info() -> MetricFamily {
-    let mut info = MetricFamily::gauge("gomon_build_info", "gomon's version, probe contract and wasmtime version; always 1.")
-        .labels(&["version", "contract", "wasmtime"]);
+    let mut info =
+        MetricFamily::gauge("gomon_build_info", "gomon's version, probe contract and wasmtime version; always 1.")
+            .labels(["version", "contract", "wasmtime"]);
     info.push(&[env!("CARGO_PKG_VERSION"), crate::runtime::bindings::CONTRACT_VERSION, crate::WASMTIME_VERSION], 1.0);
     info
 }
@@ -57,19 +59,23 @@ pub fn process_families() -> Vec<MetricFamily> {
         return out;
     };
     let ticks = crate::ticks_per_second();
-    let mut cpu = MetricFamily::counter("process_cpu_seconds", "User and system CPU time of the gomon process.").unit("seconds");
+    let mut cpu =
+        MetricFamily::counter("process_cpu_seconds", "User and system CPU time of the gomon process.").unit("seconds");
     cpu.push(&[], (stat.utime + stat.stime) as f64 / ticks);
     out.push(cpu);
     let page = page_size();
-    let mut rss = MetricFamily::gauge("process_resident_memory_bytes", "Resident memory of the gomon process.").unit("bytes");
+    let mut rss =
+        MetricFamily::gauge("process_resident_memory_bytes", "Resident memory of the gomon process.").unit("bytes");
     rss.push(&[], (stat.rss_pages * page) as f64);
     out.push(rss);
-    let mut vsz = MetricFamily::gauge("process_virtual_memory_bytes", "Virtual memory of the gomon process.").unit("bytes");
+    let mut vsz =
+        MetricFamily::gauge("process_virtual_memory_bytes", "Virtual memory of the gomon process.").unit("bytes");
     vsz.push(&[], stat.vsize as f64);
     out.push(vsz);
     if let Some(boot) = boot_time() {
-        let mut start = MetricFamily::gauge("process_start_time_seconds", "Start time of the gomon process since the Unix epoch.")
-            .unit("seconds");
+        let mut start =
+            MetricFamily::gauge("process_start_time_seconds", "Start time of the gomon process since the Unix epoch.")
+                .unit("seconds");
         start.push(&[], boot + stat.starttime as f64 / ticks);
         out.push(start);
     }

@@ -28,9 +28,19 @@ fn options(cache: Option<PathBuf>) -> RuntimeOptions {
 
 /// A sampler over the fixture tree whose statfs answers a fixed size.
 fn fixture_sampler() -> Sampler {
-    let config = SampleConfig { proc_root: fixtures().join("proc"), sys_root: fixtures().join("sys"), ..SampleConfig::default() };
+    let config = SampleConfig {
+        proc_root: fixtures().join("proc"),
+        sys_root: fixtures().join("sys"),
+        ..SampleConfig::default()
+    };
     let statfs = Arc::new(|_: &Path| {
-        Ok(FilesystemUsage { size_bytes: 1 << 30, free_bytes: 1 << 29, available_bytes: 1 << 28, files: 1000, files_free: 10 })
+        Ok(FilesystemUsage {
+            size_bytes: 1 << 30,
+            free_bytes: 1 << 29,
+            available_bytes: 1 << 28,
+            files: 1000,
+            files_free: 10,
+        })
     });
     Sampler::with_statfs(config, statfs)
 }

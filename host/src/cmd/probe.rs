@@ -61,7 +61,9 @@ pub fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
         }
         Some(Err(e)) if e.refused_settings => {
             println!("configure: refused the settings of this configuration: {}", e.reason);
-            println!("ok (the component is sound; give it settings with [probe.NAME] settings = {{ ... }} and --config)");
+            println!(
+                "ok (the component is sound; give it settings with [probe.NAME] settings = {{ ... }} and --config)"
+            );
             Ok(())
         }
         Some(Err(e)) => Err(anyhow::anyhow!("{}: {}", file.display(), e.reason)),
@@ -77,8 +79,8 @@ pub fn list(config: &Config, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<18} {:<8} {:<10} {:>8} {:>7} {:>10} {:>10}  {}",
-        "PROBE", "VERSION", "STATE", "CALLS", "ERRORS", "MEAN CALL", "MEMORY", "SOURCE"
+        "{:<18} {:<8} {:<10} {:>8} {:>7} {:>10} {:>10}  SOURCE",
+        "PROBE", "VERSION", "STATE", "CALLS", "ERRORS", "MEAN CALL", "MEMORY"
     );
     for p in &summaries {
         let errors: u64 = p.errors.values().sum();
@@ -120,8 +122,9 @@ fn fetch_probes(config: &Config) -> anyhow::Result<Vec<ProbeSummary>> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let client = client.timeout(std::time::Duration::from_secs(10)).build()?;
-        let response = client.get(&url).send().await.with_context(|| format!("cannot reach gomon at {url} (is it running?)"))?;
-        let response = response.error_for_status().with_context(|| format!("{url}"))?;
+        let response =
+            client.get(&url).send().await.with_context(|| format!("cannot reach gomon at {url} (is it running?)"))?;
+        let response = response.error_for_status().with_context(|| url.to_string())?;
         let summaries: Vec<ProbeSummary> = response.json().await.context("unexpected answer from /api/probes")?;
         Ok(summaries)
     })
@@ -190,7 +193,8 @@ pub fn new(name: &str, dir: Option<&Path>) -> anyhow::Result<()> {
             chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
         })
         .collect();
-    let fill = |text: &str| text.replace("{{name}}", name).replace("{{crate}}", &crate_name).replace("{{type}}", &type_name);
+    let fill =
+        |text: &str| text.replace("{{name}}", name).replace("{{crate}}", &crate_name).replace("{{type}}", &type_name);
     let mut files: Vec<(String, String)> = CRATE.iter().map(|t| (t.path.to_owned(), fill(t.text))).collect();
     files.push(("gomon-probe/Cargo.toml".to_owned(), SDK_MANIFEST.to_owned()));
     for t in SDK {

@@ -59,7 +59,8 @@ async fn collector(config: Config) -> anyhow::Result<()> {
     let probes = load_probes(&config)?;
     let sampler = Sampler::new(config.sample.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let schedule = collect::start(collect::Collector::new(sampler, probes.clone()), config.interval, shutdown_rx.clone());
+    let schedule =
+        collect::start(collect::Collector::new(sampler, probes.clone()), config.interval, shutdown_rx.clone());
 
     // Hot reload: a changed probe set is sampled at once, not at the next tick.
     let stopping = Arc::new(AtomicBool::new(false));
@@ -78,7 +79,9 @@ async fn collector(config: Config) -> anyhow::Result<()> {
             "TLS certificate (give it to Prometheus as tls_config.ca_file)."
         );
     } else {
-        tracing::warn!("Serving plain HTTP (--plain-http): anyone who can connect can read and tamper with the metrics.");
+        tracing::warn!(
+            "Serving plain HTTP (--plain-http): anyone who can connect can read and tamper with the metrics."
+        );
     }
     let server = tokio::spawn(serve::serve(listener, tls.map(|(_, acceptor)| acceptor), state, shutdown_rx));
 

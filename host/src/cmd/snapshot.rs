@@ -15,7 +15,9 @@ pub fn print(config: &Config, grants: &[String], probe: Option<&str>) -> anyhow:
         Some(name) => match config.probe.get(name).and_then(|p| p.grants.as_ref()) {
             Some(names) => names.iter().filter_map(|n| capability_from_name(n)).collect(),
             None if builtin::BUILTIN_PROBES.iter().any(|b| b.name == name) => {
-                anyhow::bail!("`{name}` is a built-in probe: it is granted exactly what it needs; use --grants to choose parts")
+                anyhow::bail!(
+                    "`{name}` is a built-in probe: it is granted exactly what it needs; use --grants to choose parts"
+                )
             }
             None => DEFAULT_GRANTS.to_vec(),
         },

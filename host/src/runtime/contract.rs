@@ -55,7 +55,9 @@ pub enum ContractError {
         supported: &'static str,
     },
     /// Exports none of the worlds' interfaces.
-    #[error("exports no gomon probe world: expected the exports {CONTRACT_PACKAGE}/probe@{CONTRACT_VERSION} and {CONTRACT_PACKAGE}/metrics@{CONTRACT_VERSION} (world measure); it exports [{0}]")]
+    #[error(
+        "exports no gomon probe world: expected the exports {CONTRACT_PACKAGE}/probe@{CONTRACT_VERSION} and {CONTRACT_PACKAGE}/metrics@{CONTRACT_VERSION} (world measure); it exports [{0}]"
+    )]
     NoWorld(String),
     /// Imports something the host does not provide.
     #[error("imports `{0}`, which gomon does not provide to probes (only {CONTRACT_PACKAGE}/host and WASI)")]
@@ -119,9 +121,8 @@ impl ComponentShape {
         if let Some(found) = self.contract_versions().into_iter().find(|v| *v != CONTRACT_VERSION) {
             return Err(ContractError::Version { found: found.to_owned(), supported: CONTRACT_VERSION });
         }
-        let exports_iface = |iface: &str| {
-            self.exports.iter().any(|e| contract_name(e) == Some((iface, CONTRACT_VERSION)))
-        };
+        let exports_iface =
+            |iface: &str| self.exports.iter().any(|e| contract_name(e) == Some((iface, CONTRACT_VERSION)));
         if !(exports_iface("probe") && exports_iface("metrics")) {
             return Err(ContractError::NoWorld(self.exports.join(", ")));
         }
@@ -191,9 +192,6 @@ mod tests {
         assert_eq!(ComponentShape::parse(b"hello world, not wasm"), Err(ContractError::NotWasm));
         assert_eq!(ComponentShape::parse(b"\0asm\x01\0\0\0"), Err(ContractError::CoreModule));
         // Component header (version 0x0d, layer 1) cut short after a bogus section.
-        assert!(matches!(
-            ComponentShape::parse(b"\0asm\x0d\0\x01\0\x07\xff"),
-            Err(ContractError::Malformed(_))
-        ));
+        assert!(matches!(ComponentShape::parse(b"\0asm\x0d\0\x01\0\x07\xff"), Err(ContractError::Malformed(_))));
     }
 }

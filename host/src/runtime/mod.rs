@@ -16,8 +16,8 @@ pub mod reload;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gomon_sink_prometheus::{Kind, MetricFamily, Sample, Value};
@@ -193,10 +193,9 @@ impl Loader {
         };
         instance.set_name(&info.name);
         instance.set_limits(limits.clone());
-        instance.configure(config.settings_strings()).map_err(|e| LoadError {
-            refused_settings: e.kind == ErrorKind::Probe,
-            ..fail(e.message)
-        })?;
+        instance
+            .configure(config.settings_strings())
+            .map_err(|e| LoadError { refused_settings: e.kind == ErrorKind::Probe, ..fail(e.message) })?;
         Ok(Prepared::Probe(Box::new(LoadedProbe {
             name: info.name,
             version: info.version,
@@ -215,7 +214,11 @@ impl Loader {
 
     /// What a component is, for `gomon probe check`: its shape and, when it
     /// loads, the probe.
-    pub fn inspect(&self, bytes: &[u8], label: &str) -> (Result<ComponentShape, LoadError>, Option<Result<Prepared, LoadError>>) {
+    pub fn inspect(
+        &self,
+        bytes: &[u8],
+        label: &str,
+    ) -> (Result<ComponentShape, LoadError>, Option<Result<Prepared, LoadError>>) {
         let shape = ComponentShape::parse(bytes).map_err(|e| LoadError::new(label, e.to_string()));
         let prepared = shape.is_ok().then(|| self.prepare(bytes, Source::File(PathBuf::from(label)), label));
         (shape, prepared)
@@ -292,7 +295,10 @@ impl ProbeSet {
                 return Ok(());
             }
         };
-        let clash = self.probes.iter().find(|p| p.name == probe.name && p.source != Source::Builtin && p.source != probe.source);
+        let clash = self
+            .probes
+            .iter()
+            .find(|p| p.name == probe.name && p.source != Source::Builtin && p.source != probe.source);
         if let Some(other) = clash {
             return Err(LoadError::new(
                 probe.source.to_string(),
@@ -433,23 +439,31 @@ impl ProbeSet {
 
     /// The probes' own metrics.
     pub fn self_metrics(&self) -> Vec<MetricFamily> {
-        let mut up = MetricFamily::gauge("gomon_probe_up", "Whether the probe's last call succeeded.").labels(&["probe"]);
+        let mut up =
+            MetricFamily::gauge("gomon_probe_up", "Whether the probe's last call succeeded.").labels(["probe"]);
         let mut info = MetricFamily::gauge("gomon_probe_info", "A loaded probe, its version and where it came from.")
-            .labels(&["probe", "version", "source"]);
-        let mut calls = MetricFamily::counter("gomon_probe_calls", "Calls made into the probe.").labels(&["probe"]);
-        let mut errors = MetricFamily::counter("gomon_probe_errors", "Failed probe calls by kind: trap, timeout, memory, contract, probe.")
-            .labels(&["probe", "kind"]);
+            .labels(["probe", "version", "source"]);
+        let mut calls = MetricFamily::counter("gomon_probe_calls", "Calls made into the probe.").labels(["probe"]);
+        let mut errors = MetricFamily::counter(
+            "gomon_probe_errors",
+            "Failed probe calls by kind: trap, timeout, memory, contract, probe.",
+        )
+        .labels(["probe", "kind"]);
         let mut memory = MetricFamily::gauge("gomon_probe_memory_bytes", "Linear memory of the probe's live instance.")
             .unit("bytes")
-            .labels(&["probe"]);
-        let mut series = MetricFamily::gauge("gomon_probe_series", "Series the probe returned from its last successful call.")
-            .labels(&["probe"]);
-        let mut load = MetricFamily::gauge("gomon_probe_load_seconds", "Time the probe took to load (compile or cache, link, describe).")
-            .unit("seconds")
-            .labels(&["probe"]);
+            .labels(["probe"]);
+        let mut series =
+            MetricFamily::gauge("gomon_probe_series", "Series the probe returned from its last successful call.")
+                .labels(["probe"]);
+        let mut load = MetricFamily::gauge(
+            "gomon_probe_load_seconds",
+            "Time the probe took to load (compile or cache, link, describe).",
+        )
+        .unit("seconds")
+        .labels(["probe"]);
         let mut durations = MetricFamily::histogram("gomon_probe_call_duration_seconds", "Duration of probe calls.")
             .unit("seconds")
-            .labels(&["probe"]);
+            .labels(["probe"]);
         for p in &self.probes {
             let name = p.name.as_str();
             up.push(&[name], if p.stats.up { 1.0 } else { 0.0 });
@@ -538,7 +552,8 @@ fn accept(
     for family in families {
         let family = convert(family);
         if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| family.name.starts_with(*p)) {
-            problems.push(format!("family `{}`: names starting with `{prefix}` are reserved for the host", family.name));
+            problems
+                .push(format!("family `{}`: names starting with `{prefix}` are reserved for the host", family.name));
             continue;
         }
         if let Err(e) = gomon_sink_prometheus::validate(&family) {
@@ -564,11 +579,8 @@ fn convert(family: types::MetricFamily) -> MetricFamily {
         types::MetricKind::Gauge => Kind::Gauge,
         types::MetricKind::Counter => Kind::Counter,
     };
-    let samples = family
-        .series
-        .into_iter()
-        .map(|s| Sample { label_values: s.labels, value: Value::Scalar(s.value) })
-        .collect();
+    let samples =
+        family.series.into_iter().map(|s| Sample { label_values: s.labels, value: Value::Scalar(s.value) }).collect();
     let mut out = MetricFamily::new(family.name, family.help, kind);
     out.unit = family.unit;
     out.label_names = family.label_names;
@@ -655,7 +667,11 @@ fn check_name(name: &str) -> Result<(), String> {
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-');
-    if ok { Ok(()) } else { Err(format!("describes itself with an invalid name `{name}` (want [a-z0-9-]+, at most 64)")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("describes itself with an invalid name `{name}` (want [a-z0-9-]+, at most 64)"))
+    }
 }
 
 #[cfg(test)]

@@ -130,7 +130,8 @@ async fn metrics(req: &Request<Incoming>, state: &AppState) -> Response<Full<Byt
     host.extend(state.http.families());
     host.extend(telemetry::process_families());
     if let Some(taken) = exposition.taken {
-        let mut age = MetricFamily::gauge("gomon_sample_age_seconds", "Age of the sample this scrape returns.").unit("seconds");
+        let mut age =
+            MetricFamily::gauge("gomon_sample_age_seconds", "Age of the sample this scrape returns.").unit("seconds");
         age.push(&[], taken.elapsed().as_secs_f64());
         host.push(age);
     }
@@ -144,7 +145,8 @@ async fn metrics(req: &Request<Incoming>, state: &AppState) -> Response<Full<Byt
         .header(header::CONTENT_TYPE, format.content_type())
         .header(header::VARY, "Accept, Accept-Encoding");
     if gzip {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
         if encoder.write_all(&body).is_ok()
             && let Ok(compressed) = encoder.finish()
         {
@@ -152,7 +154,9 @@ async fn metrics(req: &Request<Incoming>, state: &AppState) -> Response<Full<Byt
             builder = builder.header(header::CONTENT_ENCODING, "gzip");
         }
     }
-    builder.body(Full::new(Bytes::from(body))).unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"))
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"))
 }
 
 /// The loaded probes as of the last cycle, as JSON.
@@ -196,7 +200,11 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
 /// Binds the listener; the error names the address.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::AddrInUse { " (is another gomon running? choose another with --listen)" } else { "" };
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (is another gomon running? choose another with --listen)"
+        } else {
+            ""
+        };
         anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
     })
 }

@@ -92,7 +92,9 @@ pub fn server_config(paths: &CertPaths) -> anyhow::Result<Arc<ServerConfig>> {
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .with_context(|| format!("TLS key {} does not fit certificate {}", paths.key.display(), paths.cert.display()))?;
+        .with_context(|| {
+            format!("TLS key {} does not fit certificate {}", paths.key.display(), paths.cert.display())
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

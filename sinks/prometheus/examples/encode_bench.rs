@@ -22,12 +22,9 @@ fn families() -> Vec<MetricFamily> {
     let mut cpu = MetricFamily::counter("gomon_process_cpu_seconds", "CPU time by process.")
         .unit("seconds")
         .labels(["pid", "comm"]);
-    let mut rss = MetricFamily::gauge(
-        "gomon_process_resident_bytes",
-        "Resident memory by process.",
-    )
-    .unit("bytes")
-    .labels(["pid", "comm"]);
+    let mut rss = MetricFamily::gauge("gomon_process_resident_bytes", "Resident memory by process.")
+        .unit("bytes")
+        .labels(["pid", "comm"]);
     for i in 0..SERIES_PER_FAMILY {
         let pid = (1000 + i * 7).to_string();
         let comm = format!("worker-{}", i % 97);
@@ -40,11 +37,7 @@ fn families() -> Vec<MetricFamily> {
 /// The same lines, written with `write!` and std float formatting.
 fn baseline(families: &[MetricFamily], out: &mut Vec<u8>) {
     for family in families {
-        let suffix = if family.kind == gomon_sink_prometheus::Kind::Counter {
-            "_total"
-        } else {
-            ""
-        };
+        let suffix = if family.kind == gomon_sink_prometheus::Kind::Counter { "_total" } else { "" };
         for s in &family.samples {
             let value = match s.value {
                 gomon_sink_prometheus::Value::Scalar(v) => v,
@@ -83,28 +76,14 @@ fn main() {
     let base_len = out.len();
     let text = best(|out| encode_text(black_box(&families), out), &mut out);
     let text_len = out.len();
-    let om = best(
-        |out| encode_openmetrics(black_box(&families), out),
-        &mut out,
-    );
+    let om = best(|out| encode_openmetrics(black_box(&families), out), &mut out);
     let om_len = out.len();
     let validate = best(|_| validate_all(black_box(&families)).unwrap(), &mut out);
 
     let ns = |d: Duration| d.as_nanos() as f64 / series;
     println!("{} series, best of {ROUNDS}x{REPEAT} runs", series as usize);
-    println!(
-        "baseline write!  {:7.1} ns/series  {base_len} bytes",
-        ns(base)
-    );
-    println!(
-        "text 0.0.4       {:7.1} ns/series  {text_len} bytes  ({:.2}x baseline)",
-        ns(text),
-        ns(text) / ns(base)
-    );
-    println!(
-        "OpenMetrics 1.0  {:7.1} ns/series  {om_len} bytes  ({:.2}x baseline)",
-        ns(om),
-        ns(om) / ns(base)
-    );
+    println!("baseline write!  {:7.1} ns/series  {base_len} bytes", ns(base));
+    println!("text 0.0.4       {:7.1} ns/series  {text_len} bytes  ({:.2}x baseline)", ns(text), ns(text) / ns(base));
+    println!("OpenMetrics 1.0  {:7.1} ns/series  {om_len} bytes  ({:.2}x baseline)", ns(om), ns(om) / ns(base));
     println!("validate_all     {:7.1} ns/series", ns(validate));
 }

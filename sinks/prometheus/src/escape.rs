@@ -104,39 +104,15 @@ mod tests {
         write_labels(&mut out, &names, &values, None);
         assert_eq!(out, br#"{a="x",b="\"y\""}"#);
         out.clear();
-        write_labels(
-            &mut out,
-            &names,
-            &values,
-            Some(Le {
-                bound: 0.5,
-                openmetrics: true,
-            }),
-        );
+        write_labels(&mut out, &names, &values, Some(Le { bound: 0.5, openmetrics: true }));
         assert_eq!(out, br#"{a="x",b="\"y\"",le="0.5"}"#);
         out.clear();
-        write_labels(
-            &mut out,
-            &[],
-            &[],
-            Some(Le {
-                bound: f64::INFINITY,
-                openmetrics: true,
-            }),
-        );
+        write_labels(&mut out, &[], &[], Some(Le { bound: f64::INFINITY, openmetrics: true }));
         assert_eq!(out, br#"{le="+Inf"}"#);
         out.clear();
         write_labels(&mut out, &[], &[], None);
         assert!(out.is_empty());
-        write_labels(
-            &mut out,
-            &names[..1],
-            &values[..1],
-            Some(Le {
-                bound: 1.0,
-                openmetrics: false,
-            }),
-        );
+        write_labels(&mut out, &names[..1], &values[..1], Some(Le { bound: 1.0, openmetrics: false }));
         assert_eq!(out, br#"{a="x",le="1"}"#);
     }
 }

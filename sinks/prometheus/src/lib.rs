@@ -115,6 +115,6 @@ pub use negotiate::{Format, encode, wants_gzip};
 pub use openmetrics::encode_openmetrics;
 pub use text::encode_text;
 pub use validate::{
-    HistogramProblem, InvalidFamily, Problem, is_valid_label_name, is_valid_metric_name,
-    retain_valid, validate, validate_all,
+    HistogramProblem, InvalidFamily, Problem, is_valid_label_name, is_valid_metric_name, retain_valid, validate,
+    validate_all,
 };

@@ -71,11 +71,7 @@ pub enum Value {
 impl Value {
     /// A histogram value; see [`Value::Histogram`].
     pub fn histogram(buckets: impl Into<Vec<(f64, u64)>>, sum: f64, count: u64) -> Self {
-        Value::Histogram {
-            buckets: buckets.into(),
-            sum,
-            count,
-        }
+        Value::Histogram { buckets: buckets.into(), sum, count }
     }
 }
 
@@ -92,10 +88,7 @@ impl Sample {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Sample {
-            label_values: label_values.into_iter().map(Into::into).collect(),
-            value: value.into(),
-        }
+        Sample { label_values: label_values.into_iter().map(Into::into).collect(), value: value.into() }
     }
 }
 
@@ -190,18 +183,11 @@ impl MetricFamily {
 
     /// Appends a sample with these label values (one per label name) and value.
     pub fn push(&mut self, label_values: &[&str], value: impl Into<Value>) {
-        self.samples
-            .push(Sample::new(label_values.iter().copied(), value));
+        self.samples.push(Sample::new(label_values.iter().copied(), value));
     }
 
     /// Appends a histogram sample; see [`Value::Histogram`].
-    pub fn push_histogram(
-        &mut self,
-        label_values: &[&str],
-        buckets: impl Into<Vec<(f64, u64)>>,
-        sum: f64,
-        count: u64,
-    ) {
+    pub fn push_histogram(&mut self, label_values: &[&str], buckets: impl Into<Vec<(f64, u64)>>, sum: f64, count: u64) {
         self.push(label_values, Value::histogram(buckets, sum, count));
     }
 

@@ -75,11 +75,7 @@ impl Format {
     }
 
     /// Appends the exposition of `families` in this format to `out`.
-    pub fn encode<'a>(
-        self,
-        families: impl IntoIterator<Item = &'a MetricFamily>,
-        out: &mut Vec<u8>,
-    ) {
+    pub fn encode<'a>(self, families: impl IntoIterator<Item = &'a MetricFamily>, out: &mut Vec<u8>) {
         match self {
             Format::Text => encode_text(families, out),
             Format::OpenMetrics => encode_openmetrics(families, out),
@@ -89,11 +85,7 @@ impl Format {
 
 /// Appends the exposition of `families` in `format` to `out`; the same as
 /// [`Format::encode`].
-pub fn encode<'a>(
-    format: Format,
-    families: impl IntoIterator<Item = &'a MetricFamily>,
-    out: &mut Vec<u8>,
-) {
+pub fn encode<'a>(format: Format, families: impl IntoIterator<Item = &'a MetricFamily>, out: &mut Vec<u8>) {
     format.encode(families, out);
 }
 
@@ -137,26 +129,16 @@ impl<'a> MediaRange<'a> {
         if name.is_empty() {
             return None;
         }
-        let mut range = MediaRange {
-            name,
-            version: None,
-            q: 1.0,
-        };
+        let mut range = MediaRange { name, version: None, q: 1.0 };
         for param in parts {
             let Some((key, value)) = param.split_once('=') else {
                 continue;
             };
             let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
+            let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
             match key.trim() {
                 k if k.eq_ignore_ascii_case("q") => {
-                    range.q = value
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|q| (0.0..=1.0).contains(q))?;
+                    range.q = value.parse::<f64>().ok().filter(|q| (0.0..=1.0).contains(q))?;
                 }
                 k if k.eq_ignore_ascii_case("version") => range.version = Some(value),
                 _ => {}
@@ -182,9 +164,7 @@ mod tests {
             (Some(PROMETHEUS_2_42), Format::OpenMetrics),
             // Prometheus 2.5–2.42 with OpenMetrics 0.0.1 only.
             (
-                Some(
-                    "application/openmetrics-text; version=0.0.1,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
-                ),
+                Some("application/openmetrics-text; version=0.0.1,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
                 Format::OpenMetrics,
             ),
             // Prometheus 3 defaults.
@@ -195,51 +175,24 @@ mod tests {
                 Format::OpenMetrics,
             ),
             // Prometheus 3 with `scrape_protocols: [PrometheusText0.0.4]`.
-            (
-                Some("text/plain;version=0.0.4;q=0.9,*/*;q=0.1"),
-                Format::Text,
-            ),
+            (Some("text/plain;version=0.0.4;q=0.9,*/*;q=0.1"), Format::Text),
             (None, Format::Text),
             (Some(""), Format::Text),
             (Some("*/*"), Format::Text),
             (Some("text/plain"), Format::Text),
             (Some("application/json"), Format::Text),
             (Some("application/openmetrics-text"), Format::OpenMetrics),
-            (
-                Some("APPLICATION/OpenMetrics-Text; Version=\"1.0.0\""),
-                Format::OpenMetrics,
-            ),
+            (Some("APPLICATION/OpenMetrics-Text; Version=\"1.0.0\""), Format::OpenMetrics),
             (Some("application/openmetrics-text;q=0"), Format::Text),
-            (
-                Some("application/openmetrics-text;q=0.5,text/plain"),
-                Format::Text,
-            ),
-            (
-                Some("application/openmetrics-text;q=0.5,text/plain;q=0.5"),
-                Format::OpenMetrics,
-            ),
+            (Some("application/openmetrics-text;q=0.5,text/plain"), Format::Text),
+            (Some("application/openmetrics-text;q=0.5,text/plain;q=0.5"), Format::OpenMetrics),
             (Some("application/openmetrics-text;q=0.5,*/*"), Format::Text),
-            (
-                Some("application/openmetrics-text;q=0.5,text/*;q=0.4,*/*"),
-                Format::OpenMetrics,
-            ),
-            (
-                Some("application/openmetrics-text;q=0.5,text/plain;q=0.1,*/*"),
-                Format::OpenMetrics,
-            ),
-            (
-                Some("application/openmetrics-text;version=2.0.0"),
-                Format::Text,
-            ),
-            (
-                Some("application/openmetrics-text;q=bogus,text/plain;q=0.1"),
-                Format::Text,
-            ),
+            (Some("application/openmetrics-text;q=0.5,text/*;q=0.4,*/*"), Format::OpenMetrics),
+            (Some("application/openmetrics-text;q=0.5,text/plain;q=0.1,*/*"), Format::OpenMetrics),
+            (Some("application/openmetrics-text;version=2.0.0"), Format::Text),
+            (Some("application/openmetrics-text;q=bogus,text/plain;q=0.1"), Format::Text),
             (Some("application/openmetrics-text;q=1.5"), Format::Text),
-            (
-                Some(" , ;;, application/openmetrics-text ; q = 0.3 ,"),
-                Format::OpenMetrics,
-            ),
+            (Some(" , ;;, application/openmetrics-text ; q = 0.3 ,"), Format::OpenMetrics),
         ];
         for &(header, want) in cases {
             assert_eq!(Format::from_accept(header), want, "Accept: {header:?}");
@@ -248,14 +201,8 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(
-            Format::Text.content_type(),
-            "text/plain; version=0.0.4; charset=utf-8"
-        );
-        assert_eq!(
-            Format::OpenMetrics.content_type(),
-            "application/openmetrics-text; version=1.0.0; charset=utf-8"
-        );
+        assert_eq!(Format::Text.content_type(), "text/plain; version=0.0.4; charset=utf-8");
+        assert_eq!(Format::OpenMetrics.content_type(), "application/openmetrics-text; version=1.0.0; charset=utf-8");
     }
 
     #[test]

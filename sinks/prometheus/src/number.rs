@@ -133,12 +133,7 @@ impl Decimal {
         // (at most 24 bytes); a failure would only truncate the digits below.
         let _ = write!(buf, "{v:e}");
         let text = &buf.bytes[..buf.len];
-        let mut d = Decimal {
-            negative: false,
-            digits: [b'0'; 17],
-            len: 0,
-            exp: 0,
-        };
+        let mut d = Decimal { negative: false, digits: [b'0'; 17], len: 0, exp: 0 };
         let mut i = 0;
         if text.first() == Some(&b'-') {
             d.negative = true;

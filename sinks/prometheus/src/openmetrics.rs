@@ -49,10 +49,7 @@ use crate::number::{write_om_value, write_u64};
 
 /// Appends the OpenMetrics 1.0 exposition of `families` (a slice, a `Vec`, or any
 /// iterator of `&MetricFamily`) to `out`, `# EOF` included.
-pub fn encode_openmetrics<'a>(
-    families: impl IntoIterator<Item = &'a MetricFamily>,
-    out: &mut Vec<u8>,
-) {
+pub fn encode_openmetrics<'a>(families: impl IntoIterator<Item = &'a MetricFamily>, out: &mut Vec<u8>) {
     for family in families {
         encode_family(family, out);
     }
@@ -99,18 +96,9 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
                 out.extend_from_slice(b" 1\n");
             }
             (Value::Scalar(v), Kind::Counter | Kind::Gauge | Kind::Unknown) => {
-                write_sample(out, name, suffix, (labels, values), None, |out| {
-                    write_om_value(out, *v)
-                });
+                write_sample(out, name, suffix, (labels, values), None, |out| write_om_value(out, *v));
             }
-            (
-                Value::Histogram {
-                    buckets,
-                    sum,
-                    count,
-                },
-                Kind::Histogram,
-            ) => {
+            (Value::Histogram { buckets, sum, count }, Kind::Histogram) => {
                 let mut inf_written = false;
                 let mut negative_bound = false;
                 for &(bound, cumulative) in buckets {
@@ -125,12 +113,8 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
                 if negative_bound || *sum < 0.0 || sum.is_nan() {
                     continue;
                 }
-                write_sample(out, name, b"_sum", (labels, values), None, |out| {
-                    write_om_value(out, *sum)
-                });
-                write_sample(out, name, b"_count", (labels, values), None, |out| {
-                    write_u64(out, *count)
-                });
+                write_sample(out, name, b"_sum", (labels, values), None, |out| write_om_value(out, *sum));
+                write_sample(out, name, b"_count", (labels, values), None, |out| write_u64(out, *count));
             }
             // Value does not fit the kind: only an unvalidated family gets here.
             _ => {}
@@ -138,19 +122,7 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
     }
 }
 
-fn write_bucket(
-    out: &mut Vec<u8>,
-    name: &[u8],
-    labels: &[String],
-    values: &[String],
-    bound: f64,
-    count: u64,
-) {
-    let le = Le {
-        bound,
-        openmetrics: true,
-    };
-    write_sample(out, name, b"_bucket", (labels, values), Some(le), |out| {
-        write_u64(out, count)
-    });
+fn write_bucket(out: &mut Vec<u8>, name: &[u8], labels: &[String], values: &[String], bound: f64, count: u64) {
+    let le = Le { bound, openmetrics: true };
+    write_sample(out, name, b"_bucket", (labels, values), Some(le), |out| write_u64(out, count));
 }

@@ -83,18 +83,9 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
                 out.extend_from_slice(b" 1\n");
             }
             (Value::Scalar(v), Kind::Counter | Kind::Gauge | Kind::Unknown) => {
-                write_sample(out, name, suffix, (labels, values), None, |out| {
-                    write_text_value(out, *v)
-                });
+                write_sample(out, name, suffix, (labels, values), None, |out| write_text_value(out, *v));
             }
-            (
-                Value::Histogram {
-                    buckets,
-                    sum,
-                    count,
-                },
-                Kind::Histogram,
-            ) => {
+            (Value::Histogram { buckets, sum, count }, Kind::Histogram) => {
                 let mut inf_written = false;
                 for &(bound, cumulative) in buckets {
                     write_bucket(out, name, labels, values, bound, cumulative);
@@ -103,12 +94,8 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
                 if !inf_written {
                     write_bucket(out, name, labels, values, f64::INFINITY, *count);
                 }
-                write_sample(out, name, b"_sum", (labels, values), None, |out| {
-                    write_text_value(out, *sum)
-                });
-                write_sample(out, name, b"_count", (labels, values), None, |out| {
-                    write_u64(out, *count)
-                });
+                write_sample(out, name, b"_sum", (labels, values), None, |out| write_text_value(out, *sum));
+                write_sample(out, name, b"_count", (labels, values), None, |out| write_u64(out, *count));
             }
             // Value does not fit the kind: only an unvalidated family gets here.
             _ => {}
@@ -116,19 +103,7 @@ fn encode_family(family: &MetricFamily, out: &mut Vec<u8>) {
     }
 }
 
-fn write_bucket(
-    out: &mut Vec<u8>,
-    name: &[u8],
-    labels: &[String],
-    values: &[String],
-    bound: f64,
-    count: u64,
-) {
-    let le = Le {
-        bound,
-        openmetrics: false,
-    };
-    write_sample(out, name, b"_bucket", (labels, values), Some(le), |out| {
-        write_u64(out, count)
-    });
+fn write_bucket(out: &mut Vec<u8>, name: &[u8], labels: &[String], values: &[String], bound: f64, count: u64) {
+    let le = Le { bound, openmetrics: false };
+    write_sample(out, name, b"_bucket", (labels, values), Some(le), |out| write_u64(out, count));
 }

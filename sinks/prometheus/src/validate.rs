@@ -182,9 +182,7 @@ pub enum HistogramProblem {
         previous: f64,
     },
     /// Cumulative counts decrease.
-    #[error(
-        "bucket {bucket} has count {count}, below the previous {previous} (counts are cumulative)"
-    )]
+    #[error("bucket {bucket} has count {count}, below the previous {previous} (counts are cumulative)")]
     CountsDecrease {
         /// Index of the bucket.
         bucket: usize,
@@ -217,36 +215,27 @@ pub enum HistogramProblem {
 /// True when `name` matches `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_valid_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':')
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
 }
 
 /// True when `name` matches `[a-zA-Z_][a-zA-Z0-9_]*` (reserved `__` names included).
 pub fn is_valid_label_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Checks one family; see the module docs for the rules.
 pub fn validate(family: &MetricFamily) -> Result<(), InvalidFamily> {
-    check_family(family).map_err(|problem| InvalidFamily {
-        family: family.name.clone(),
-        problem,
-    })
+    check_family(family).map_err(|problem| InvalidFamily { family: family.name.clone(), problem })
 }
 
 /// Checks every family with [`validate`], and that no two families claim the same
 /// name: their names, and the sample names their kinds may use (`_total`,
 /// `_created`; `_bucket`, `_sum`, `_count`, `_created`; `_info`), are all distinct,
 /// as OpenMetrics requires. Returns the first problem found.
-pub fn validate_all<'a>(
-    families: impl IntoIterator<Item = &'a MetricFamily>,
-) -> Result<(), InvalidFamily> {
+pub fn validate_all<'a>(families: impl IntoIterator<Item = &'a MetricFamily>) -> Result<(), InvalidFamily> {
     let mut claimed = HashMap::new();
     for family in families {
         validate(family)?;
@@ -261,13 +250,11 @@ pub fn validate_all<'a>(
 pub fn retain_valid(families: &mut Vec<MetricFamily>) -> Vec<InvalidFamily> {
     let mut claimed = HashMap::new();
     let mut errors = Vec::new();
-    families.retain(|family| {
-        match validate(family).and_then(|()| claim_names(family, &mut claimed)) {
-            Ok(()) => true,
-            Err(e) => {
-                errors.push(e);
-                false
-            }
+    families.retain(|family| match validate(family).and_then(|()| claim_names(family, &mut claimed)) {
+        Ok(()) => true,
+        Err(e) => {
+            errors.push(e);
+            false
         }
     });
     errors
@@ -275,27 +262,18 @@ pub fn retain_valid(families: &mut Vec<MetricFamily>) -> Vec<InvalidFamily> {
 
 /// Records the names `family` uses in `claimed` (name → family), or reports the
 /// first that an earlier family already holds; on error nothing is recorded.
-fn claim_names(
-    family: &MetricFamily,
-    claimed: &mut HashMap<String, String>,
-) -> Result<(), InvalidFamily> {
+fn claim_names(family: &MetricFamily, claimed: &mut HashMap<String, String>) -> Result<(), InvalidFamily> {
     let suffixes: &[&str] = match family.kind {
         Kind::Counter => &["", "_total", "_created"],
         Kind::Histogram => &["", "_bucket", "_sum", "_count", "_created"],
         Kind::Info => &["", "_info"],
         Kind::Gauge | Kind::Unknown => &[""],
     };
-    let names: Vec<String> = suffixes
-        .iter()
-        .map(|s| format!("{}{s}", family.name))
-        .collect();
+    let names: Vec<String> = suffixes.iter().map(|s| format!("{}{s}", family.name)).collect();
     if let Some((name, other)) = names.iter().find_map(|n| claimed.get(n).map(|o| (n, o))) {
         return Err(InvalidFamily {
             family: family.name.clone(),
-            problem: Problem::NameClash {
-                name: name.clone(),
-                other: other.clone(),
-            },
+            problem: Problem::NameClash { name: name.clone(), other: other.clone() },
         });
     }
     for name in names {
@@ -315,16 +293,9 @@ fn check_family(family: &MetricFamily) -> Result<(), Problem> {
     if let Some(suffix) = family.kind.stripped_suffix()
         && name.ends_with(suffix)
     {
-        return Err(Problem::SuffixInName {
-            kind: family.kind,
-            suffix,
-        });
+        return Err(Problem::SuffixInName { kind: family.kind, suffix });
     }
-    if let Some(c) = family
-        .help
-        .chars()
-        .find(|&c| c.is_control() && c != '\n' && c != '\t')
-    {
+    if let Some(c) = family.help.chars().find(|&c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Problem::HelpControlCharacter { code: u32::from(c) });
     }
     check_unit(family)?;
@@ -340,22 +311,12 @@ fn check_unit(family: &MetricFamily) -> Result<(), Problem> {
     if family.kind == Kind::Info {
         return Err(Problem::UnitNotAllowed);
     }
-    if !unit
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
-    {
-        return Err(Problem::Unit {
-            unit: unit.to_owned(),
-        });
+    if !unit.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':') {
+        return Err(Problem::Unit { unit: unit.to_owned() });
     }
-    let suffixed = family
-        .name
-        .strip_suffix(unit)
-        .is_some_and(|rest| rest.ends_with('_'));
+    let suffixed = family.name.strip_suffix(unit).is_some_and(|rest| rest.ends_with('_'));
     if !suffixed {
-        return Err(Problem::UnitNotSuffix {
-            unit: unit.to_owned(),
-        });
+        return Err(Problem::UnitNotSuffix { unit: unit.to_owned() });
     }
     Ok(())
 }
@@ -364,22 +325,16 @@ fn check_label_names(family: &MetricFamily) -> Result<(), Problem> {
     let mut seen = HashSet::with_capacity(family.label_names.len());
     for label in &family.label_names {
         if !is_valid_label_name(label) {
-            return Err(Problem::LabelName {
-                label: label.clone(),
-            });
+            return Err(Problem::LabelName { label: label.clone() });
         }
         if label.starts_with("__") {
-            return Err(Problem::ReservedLabelName {
-                label: label.clone(),
-            });
+            return Err(Problem::ReservedLabelName { label: label.clone() });
         }
         if family.kind == Kind::Histogram && label == "le" {
             return Err(Problem::LeLabel);
         }
         if !seen.insert(label.as_str()) {
-            return Err(Problem::DuplicateLabelName {
-                label: label.clone(),
-            });
+            return Err(Problem::DuplicateLabelName { label: label.clone() });
         }
     }
     Ok(())
@@ -391,42 +346,21 @@ fn check_samples(family: &MetricFamily) -> Result<(), Problem> {
     for (i, sample) in family.samples.iter().enumerate() {
         let got = sample.label_values.len();
         if got != expected {
-            return Err(Problem::LabelValueCount {
-                sample: i,
-                got,
-                expected,
-            });
+            return Err(Problem::LabelValueCount { sample: i, got, expected });
         }
         match (&sample.value, family.kind) {
             (Value::Scalar(v), Kind::Counter) if v.is_nan() || *v < 0.0 => {
-                return Err(Problem::CounterValue {
-                    sample: i,
-                    value: *v,
-                });
+                return Err(Problem::CounterValue { sample: i, value: *v });
             }
             (Value::Scalar(v), Kind::Info) if *v != 1.0 => {
-                return Err(Problem::InfoValue {
-                    sample: i,
-                    value: *v,
-                });
+                return Err(Problem::InfoValue { sample: i, value: *v });
             }
             (Value::Scalar(_), Kind::Counter | Kind::Gauge | Kind::Info | Kind::Unknown) => {}
-            (
-                Value::Histogram {
-                    buckets,
-                    sum,
-                    count,
-                },
-                Kind::Histogram,
-            ) => {
-                check_histogram(buckets, *sum, *count)
-                    .map_err(|problem| Problem::Histogram { sample: i, problem })?;
+            (Value::Histogram { buckets, sum, count }, Kind::Histogram) => {
+                check_histogram(buckets, *sum, *count).map_err(|problem| Problem::Histogram { sample: i, problem })?;
             }
             (Value::Histogram { .. }, _) | (Value::Scalar(_), Kind::Histogram) => {
-                return Err(Problem::ValueShape {
-                    sample: i,
-                    kind: family.kind,
-                });
+                return Err(Problem::ValueShape { sample: i, kind: family.kind });
             }
         }
         if let Some(&first) = label_sets.get(sample.label_values.as_slice()) {
@@ -445,18 +379,10 @@ fn check_histogram(buckets: &[(f64, u64)], sum: f64, count: u64) -> Result<(), H
         }
         if let Some((previous_bound, previous_count)) = previous {
             if bound <= previous_bound {
-                return Err(HistogramProblem::BoundsNotIncreasing {
-                    bucket,
-                    bound,
-                    previous: previous_bound,
-                });
+                return Err(HistogramProblem::BoundsNotIncreasing { bucket, bound, previous: previous_bound });
             }
             if cumulative < previous_count {
-                return Err(HistogramProblem::CountsDecrease {
-                    bucket,
-                    count: cumulative,
-                    previous: previous_count,
-                });
+                return Err(HistogramProblem::CountsDecrease { bucket, count: cumulative, previous: previous_count });
             }
         }
         previous = Some((bound, cumulative));

@@ -1,8 +1,6 @@
 //! Golden strings for each kind in both formats, escaping and number rendering.
 
-use gomon_sink_prometheus::{
-    Format, Kind, MetricFamily, Value, encode_openmetrics, encode_text, validate,
-};
+use gomon_sink_prometheus::{Format, Kind, MetricFamily, Value, encode_openmetrics, encode_text, validate};
 
 fn text(families: &[MetricFamily]) -> String {
     for f in families {
@@ -52,24 +50,14 @@ fn gauge() {
         text(std::slice::from_ref(&f)),
         "# HELP gomon_load1 Load average.\n# TYPE gomon_load1 gauge\ngomon_load1 0.42\n"
     );
-    assert_eq!(
-        om(&[f]),
-        "# TYPE gomon_load1 gauge\n# HELP gomon_load1 Load average.\ngomon_load1 0.42\n# EOF\n"
-    );
+    assert_eq!(om(&[f]), "# TYPE gomon_load1 gauge\n# HELP gomon_load1 Load average.\ngomon_load1 0.42\n# EOF\n");
 }
 
 #[test]
 fn histogram() {
     let f = MetricFamily::histogram("gomon_scrape_seconds", "Scrape time.")
         .unit("seconds")
-        .with_sample(
-            &[],
-            Value::histogram(
-                [(0.005, 1), (0.5, 2), (1.0, 2), (10.0, 3), (1e6, 3)],
-                7.25,
-                4,
-            ),
-        );
+        .with_sample(&[], Value::histogram([(0.005, 1), (0.5, 2), (1.0, 2), (10.0, 3), (1e6, 3)], 7.25, 4));
     assert_eq!(
         text(std::slice::from_ref(&f)),
         "# HELP gomon_scrape_seconds Scrape time.\n\
@@ -102,10 +90,9 @@ fn histogram() {
 
 #[test]
 fn histogram_with_caller_inf_bucket_is_not_doubled() {
-    let f = MetricFamily::histogram("h", "").labels(["a"]).with_sample(
-        &["x"],
-        Value::histogram([(1.0, 1), (f64::INFINITY, 2)], 3.0, 2),
-    );
+    let f = MetricFamily::histogram("h", "")
+        .labels(["a"])
+        .with_sample(&["x"], Value::histogram([(1.0, 1), (f64::INFINITY, 2)], 3.0, 2));
     assert_eq!(
         text(std::slice::from_ref(&f)),
         "# TYPE h histogram\nh_bucket{a=\"x\",le=\"1\"} 1\nh_bucket{a=\"x\",le=\"+Inf\"} 2\nh_sum{a=\"x\"} 3\nh_count{a=\"x\"} 2\n"
@@ -119,23 +106,15 @@ fn histogram_with_caller_inf_bucket_is_not_doubled() {
 #[test]
 fn histogram_without_buckets_has_only_inf() {
     let f = MetricFamily::histogram("h", "").with_sample(&[], Value::histogram([], 0.0, 0));
-    assert_eq!(
-        text(std::slice::from_ref(&f)),
-        "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 0\nh_sum 0\nh_count 0\n"
-    );
-    assert_eq!(
-        om(&[f]),
-        "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 0\nh_sum 0.0\nh_count 0\n# EOF\n"
-    );
+    assert_eq!(text(std::slice::from_ref(&f)), "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 0\nh_sum 0\nh_count 0\n");
+    assert_eq!(om(&[f]), "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 0\nh_sum 0.0\nh_count 0\n# EOF\n");
 }
 
 /// OpenMetrics forbids `_sum` once a bound is negative; text 0.0.4 keeps it.
 #[test]
 fn histogram_with_negative_bounds() {
-    let f = MetricFamily::histogram("gomon_temp_delta_celsius", "").with_sample(
-        &[],
-        Value::histogram([(-1.0, 1), (0.0, 2), (1.0, 4)], -0.5, 4),
-    );
+    let f = MetricFamily::histogram("gomon_temp_delta_celsius", "")
+        .with_sample(&[], Value::histogram([(-1.0, 1), (0.0, 2), (1.0, 4)], -0.5, 4));
     assert_eq!(
         text(std::slice::from_ref(&f)),
         "# TYPE gomon_temp_delta_celsius histogram\n\
@@ -180,10 +159,7 @@ fn unknown() {
         text(std::slice::from_ref(&f)),
         "# HELP probe_thing From a probe.\n# TYPE probe_thing untyped\nprobe_thing -3\n"
     );
-    assert_eq!(
-        om(&[f]),
-        "# TYPE probe_thing unknown\n# HELP probe_thing From a probe.\nprobe_thing -3.0\n# EOF\n"
-    );
+    assert_eq!(om(&[f]), "# TYPE probe_thing unknown\n# HELP probe_thing From a probe.\nprobe_thing -3.0\n# EOF\n");
 }
 
 /// Families without samples keep their metadata in both formats; empty help and
@@ -196,10 +172,7 @@ fn empty_family_and_empty_help() {
         text(&[f.clone(), g.clone()]),
         "# HELP gomon_errors_total Errors.\n# TYPE gomon_errors_total counter\n# TYPE g gauge\n"
     );
-    assert_eq!(
-        om(&[f, g]),
-        "# TYPE gomon_errors counter\n# HELP gomon_errors Errors.\n# TYPE g gauge\n# EOF\n"
-    );
+    assert_eq!(om(&[f, g]), "# TYPE gomon_errors counter\n# HELP gomon_errors Errors.\n# TYPE g gauge\n# EOF\n");
     assert_eq!(text(&[]), "");
     assert_eq!(om(&[]), "# EOF\n");
 }
@@ -247,20 +220,8 @@ fn float_rendering() {
     for (i, v) in values.into_iter().enumerate() {
         f.push(&[&i.to_string()], v);
     }
-    let want_text = [
-        "0",
-        "1",
-        "1024",
-        "16709685248",
-        "-7",
-        "0.1",
-        "0.3333333333333333",
-        "1e+21",
-        "1.5e-07",
-        "NaN",
-        "+Inf",
-        "-Inf",
-    ];
+    let want_text =
+        ["0", "1", "1024", "16709685248", "-7", "0.1", "0.3333333333333333", "1e+21", "1.5e-07", "NaN", "+Inf", "-Inf"];
     let want_om = [
         "0.0",
         "1.0",
@@ -307,8 +268,5 @@ fn constructors_strip_suffix_once_and_only_for_their_kind() {
     assert_eq!(MetricFamily::gauge("a_total", "").name, "a_total");
     assert_eq!(MetricFamily::info("a_info", "").name, "a");
     assert_eq!(MetricFamily::new("a_info", "", Kind::Gauge).name, "a_info");
-    assert_eq!(
-        MetricFamily::new("x_total", "", Kind::Counter).kind,
-        Kind::Counter
-    );
+    assert_eq!(MetricFamily::new("x_total", "", Kind::Counter).kind, Kind::Counter);
 }
