@@ -165,7 +165,7 @@ impl Default for ProbesConfig {
     fn default() -> Self {
         ProbesConfig {
             dir: None,
-            call_timeout: Duration::from_millis(250),
+            call_timeout: Duration::from_millis(500),
             memory_limit_bytes: 64 * 1024 * 1024,
             max_series: 100_000,
         }

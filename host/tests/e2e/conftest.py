@@ -10,16 +10,30 @@
 - `prometheus`: Debian's Prometheus scraping `shared_gomon` over https with
   `tls_config.ca_file` = the generated certificate, every second.
 - `node_exporter`: Debian's prometheus-node-exporter on another loopback port.
+- `template_probes`: probes made by `gomon probe new` and built with cargo, once per
+  session (slow: ~30-60 s of cargo on a fresh machine; see the fixture).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import textwrap
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from e2e_helpers import GomonProcess, ServiceProcess, free_port as _free_port, http_get, require_tool
+from e2e_helpers import (
+    GomonProcess,
+    ServiceProcess,
+    cargo_bin,
+    free_port as _free_port,
+    gomon_bin,
+    http_get,
+    require_tool,
+)
 
 
 @pytest.fixture
@@ -178,3 +192,67 @@ def node_exporter(tmp_path_factory) -> NodeExporter:
         yield NodeExporter(service, port)
     finally:
         service.stop()
+
+
+@dataclass
+class TemplateProbes:
+    """Crates made by `gomon probe new` and their built components.
+
+    - `my_probe_crate`, `my_probe_wasm`: `gomon probe new my-probe`, built with a plain
+      `cargo build --release` inside the crate (exactly what the README of the crate says),
+      so the component is at my-probe/target/wasm32-wasip2/release/my_probe.wasm.
+    - `system_wasm`: `gomon probe new system` (a probe named like the built-in `system`;
+      its only family is `system_uptime_seconds`), built with CARGO_TARGET_DIR pointing at
+      my-probe's target directory so it reuses the compiled dependencies (~2 s, not ~30 s).
+    """
+
+    my_probe_crate: Path
+    my_probe_wasm: Path
+    my_probe_build_seconds: float
+    system_wasm: Path
+
+
+def _cargo_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The generated crate must build on its own: no inherited target dir or target.
+    for var in ("CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"):
+        env.pop(var, None)
+    return env
+
+
+def _run_checked(args: list[str], cwd: Path, env: dict[str, str], timeout: float, what: str) -> None:
+    try:
+        proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{what}: `{' '.join(args)}` still running after {timeout:.0f}s\n"
+                             f"stderr: {exc.stderr!r}") from None
+    assert proc.returncode == 0, (
+        f"{what}: `{' '.join(args)}` (in {cwd}) exited {proc.returncode}\n"
+        f"--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-6000:]}")
+
+
+@pytest.fixture(scope="session")
+def template_probes(tmp_path_factory) -> TemplateProbes:
+    """SLOW (the expensive part of the suite): `gomon probe new` twice and `cargo build
+    --release` of the results, once per session. A failure here is a failure of `gomon
+    probe new` (the generated crate must build with one command)."""
+    work = tmp_path_factory.mktemp("probe-new")
+    env = _cargo_env()
+    cargo = cargo_bin()
+    for name in ("my-probe", "system"):
+        _run_checked([str(gomon_bin()), "probe", "new", name, "--dir", str(work)], work, env, 30,
+                     f"gomon probe new {name}")
+    crate = work / "my-probe"
+    start = time.monotonic()
+    _run_checked([cargo, "build", "--release"], crate, env, 600, "building the crate of `gomon probe new my-probe`")
+    build_seconds = time.monotonic() - start
+    my_wasm = crate / "target" / "wasm32-wasip2" / "release" / "my_probe.wasm"
+    assert my_wasm.is_file(), (
+        f"`cargo build --release` in {crate} succeeded but {my_wasm} is missing; have "
+        f"{sorted(str(p.relative_to(crate)) for p in (crate / 'target').rglob('*.wasm'))}")
+    _run_checked([cargo, "build", "--release"], work / "system", {**env, "CARGO_TARGET_DIR": str(crate / "target")},
+                 600, "building the crate of `gomon probe new system`")
+    system_wasm = crate / "target" / "wasm32-wasip2" / "release" / "system.wasm"
+    assert system_wasm.is_file(), f"{system_wasm} missing after building the `system` crate"
+    return TemplateProbes(crate, my_wasm, build_seconds, system_wasm)

@@ -429,3 +429,175 @@ def require_tool(name: str) -> str:
     if not path:
         raise AssertionError(f"{name} is not installed (./run-tests installs it with apt-get)")
     return path
+
+
+# --------------------------------------------------------------------------- probes (directory, CLI, examples)
+
+# The grants a probe from the probe directory gets when its [probe.NAME] table sets none.
+DEFAULT_FILE_GRANTS = ("system", "filesystems", "disks", "network")
+# The keys of one /api/probes entry.
+API_PROBE_FIELDS = frozenset({
+    "name", "version", "description", "source", "state", "needs", "grants", "calls", "errors",
+    "last_error", "mean_call_seconds", "memory_bytes", "series", "load_seconds", "cached",
+})
+PROBE_ERROR_KINDS = frozenset({"trap", "timeout", "memory", "contract", "probe"})
+
+# key -> (cargo package, probe name) of the Rust examples under probes/examples/.
+RUST_EXAMPLES = {
+    "cpu-ratios": ("example-cpu-ratios", "cpu-ratios"),
+    "threshold-alert": ("example-threshold-alert", "threshold-alert"),
+}
+
+
+def example_probe_wasm(key: str) -> Path:
+    """Path of a built example probe: `cpu-ratios`, `threshold-alert` (Rust, built by
+    `cargo build --release --target wasm32-wasip2 --manifest-path probes/Cargo.toml -p
+    example-<key>`, or under $HOSTILE_PROBES_DIR) or `python-load`
+    (probes/examples/python-load/build.sh, or $PYTHON_PROBE_WASM)."""
+    if key == "python-load":
+        wasm = Path(os.environ.get(
+            "PYTHON_PROBE_WASM", REPO_ROOT / "probes" / "examples" / "python-load" / "python_load.wasm"))
+        if not wasm.is_file():
+            raise AssertionError(
+                f"the Python example probe is not built: {wasm} missing; run "
+                "probes/examples/python-load/build.sh (./run-tests does)")
+        return wasm
+    if key not in RUST_EXAMPLES:
+        raise AssertionError(f"no example probe {key!r} (have {sorted(RUST_EXAMPLES)} and 'python-load')")
+    package, _ = RUST_EXAMPLES[key]
+    out_dir = Path(os.environ.get(
+        "HOSTILE_PROBES_DIR", REPO_ROOT / "probes" / "target" / "wasm32-wasip2" / "release"))
+    wasm = out_dir / f"{package.replace('-', '_')}.wasm"
+    if not wasm.is_file():
+        raise AssertionError(
+            f"example probe {key!r} is not built: {wasm} missing; run cargo build --release "
+            f"--target wasm32-wasip2 --manifest-path probes/Cargo.toml -p {package} (./run-tests does)")
+    return wasm
+
+
+def run_gomon_cli(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+    """Run `gomon ARGS` to completion (text output captured); one that does not exit
+    within `timeout` fails the test."""
+    try:
+        return subprocess.run([str(gomon_bin()), *args], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(
+            f"gomon {' '.join(args)} still running after {timeout}s (expected it to exit)\n"
+            f"stderr: {exc.stderr!r}") from None
+
+
+def describe_cli(proc: subprocess.CompletedProcess) -> str:
+    return (f"`{' '.join(map(str, proc.args))}` exited {proc.returncode}\n"
+            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}")
+
+
+def write_config(path: Path, text: str) -> Path:
+    """Write a gomon TOML configuration file and return its path (for --config)."""
+    path.write_text(text)
+    return path
+
+
+def install_probe(src: Path, probe_dir: Path, name: str | None = None) -> Path:
+    """Put a component into a probe directory the way an operator should: copy it to a
+    temporary name without the .wasm extension, then rename it into place (atomic, so
+    the watcher never sees a half-written file)."""
+    probe_dir.mkdir(parents=True, exist_ok=True)
+    dest = probe_dir / (name or src.name)
+    tmp = probe_dir / f".{dest.name}.part"
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+    return dest
+
+
+def with_custom_section(component: bytes, name: str, payload: bytes) -> bytes:
+    """The same component with a custom section appended: another file (another
+    compile-cache key) with the same behaviour, i.e. a different build of one probe."""
+
+    def leb128(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, n = n & 0x7F, n >> 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    encoded = name.encode()
+    body = leb128(len(encoded)) + encoded + payload
+    return component + b"\x00" + leb128(len(body)) + body
+
+
+def api_probes(g: "GomonProcess") -> list[dict]:
+    """GET /api/probes of a running gomon, parsed."""
+    r = g.get("/api/probes")
+    assert r.status_code == 200, f"/api/probes -> {r.status_code}: {r.text[:300]}\n{g.describe()}"
+    assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
+    data = r.json()
+    assert isinstance(data, list), f"/api/probes is not a JSON array: {data!r}"
+    return data
+
+
+def api_probe(g: "GomonProcess", name: str) -> dict | None:
+    found = [p for p in api_probes(g) if p.get("name") == name]
+    assert len(found) <= 1, f"/api/probes lists {name} {len(found)} times: {found}"
+    return found[0] if found else None
+
+
+def wait_for_log(g: "GomonProcess", needle: str, timeout: float, count: int = 1) -> str:
+    """Wait until gomon's stderr has at least `count` lines containing `needle`; returns
+    the last such line."""
+
+    def found():
+        lines = [line for line in g.stderr_text().splitlines() if needle in line]
+        return lines[-1] if len(lines) >= count else None
+
+    return wait_until(found, timeout, f"{count} gomon log line(s) containing {needle!r}",
+                      describe=g.describe)
+
+
+def log_lines(g: "GomonProcess", needle: str) -> list[str]:
+    return [line for line in g.stderr_text().splitlines() if needle in line]
+
+
+def wait_for_scrape(g: "GomonProcess", predicate: Callable[["Scrape"], Any], timeout: float, what: str,
+                    interval: float = 0.05) -> tuple[Any, float]:
+    """Scrape /metrics every `interval` s until `predicate(scrape)` is truthy; returns
+    (its value, seconds waited). Fails naming `what` (and gomon's log) on timeout."""
+    start = time.monotonic()
+    last: list[Scrape] = []
+
+    def check():
+        assert g.alive(), f"gomon died\n{g.describe()}"
+        s = g.scrape()
+        last[:] = [s]
+        return predicate(s)
+
+    def describe():
+        names = sorted(n for n in last[0].names() if "probe" in n or not n.startswith("gomon_")) if last else []
+        return f"last scrape's probe-related and non-gomon names: {names}\n{g.describe()}"
+
+    value = wait_until(check, timeout, what, interval=interval, describe=describe)
+    return value, time.monotonic() - start
+
+
+def avoid_interval_boundary(interval_s: float, margin_before: float, margin_after: float = 1.0) -> None:
+    """gomon samples on wall-clock multiples of its interval. Return at a moment at least
+    `margin_before` seconds before the next multiple and at least `margin_after` after
+    the last one, so that a scheduled sample cannot fall inside the next
+    `margin_before` seconds (waits at most margin_before + margin_after)."""
+    while True:
+        phase = time.time() % interval_s
+        if margin_after <= phase <= interval_s - margin_before:
+            return
+        time.sleep(0.05)
+
+
+def cargo_bin() -> str:
+    """cargo from PATH, else rustup's default location."""
+    path = shutil.which("cargo")
+    if path:
+        return path
+    home = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
+    if (home / "bin" / "cargo").is_file():
+        return str(home / "bin" / "cargo")
+    raise AssertionError("cargo not found (install Rust with rustup; ./run-tests needs it too)")

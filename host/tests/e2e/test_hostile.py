@@ -23,7 +23,7 @@ HOSTILE = {
 }
 # A generous per-call deadline for the probes that must fail some other way: on a busy
 # 2-core machine, building (flood) or growing to (hog) the limit can take longer than the
-# default 250 ms, and the failure is then rightly counted as a timeout instead.
+# default 500 ms, and the failure is then rightly counted as a timeout instead.
 SLOW_MACHINE_TIMEOUT = "2s"
 RSS_LIMIT = 512 * 1024 * 1024
 MIN_CYCLES = 4  # sample cycles (one per --interval 1s) each run must survive
