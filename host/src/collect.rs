@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use gomon_sink_prometheus::MetricFamily;
 use tokio::sync::{Notify, watch};
 
+use crate::runtime::bindings::types::Snapshot;
 use crate::runtime::{ProbeSet, ProbeSummary};
 use crate::sample::Sampler;
 use crate::snapshot;
@@ -27,6 +28,8 @@ pub struct Exposition {
     pub generation: u64,
     /// The probes as of this cycle, for `/api/probes`.
     pub probes: Vec<ProbeSummary>,
+    /// The snapshot the probes saw, for on-demand calls (the graph).
+    pub snapshot: Option<Arc<Snapshot>>,
 }
 
 /// Why a cycle ran; the `trigger` label of `gomon_samples_total`.
@@ -82,7 +85,13 @@ impl Collector {
         self.samples[trigger as usize] += 1;
         self.generation += 1;
         families.extend(self.own_families(&runs, started.elapsed()));
-        Exposition { families, taken: Some(started), generation: self.generation, probes: summaries }
+        Exposition {
+            families,
+            taken: Some(started),
+            generation: self.generation,
+            probes: summaries,
+            snapshot: Some(Arc::new(snapshot)),
+        }
     }
 
     fn own_families(&self, runs: &[CollectorRun], cycle: Duration) -> Vec<MetricFamily> {

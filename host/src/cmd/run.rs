@@ -57,6 +57,7 @@ async fn collector(config: Config) -> anyhow::Result<()> {
     let listener = serve::bind(config.listen).await?;
 
     let probes = load_probes(&config)?;
+    let probes_for_http = probes.clone();
     let sampler = Sampler::new(config.sample.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let schedule =
@@ -70,7 +71,7 @@ async fn collector(config: Config) -> anyhow::Result<()> {
     Reloader::new(dir, probes).spawn(move || stop.load(Ordering::Relaxed), move || on_change.request_cycle());
 
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let state = Arc::new(AppState { schedule, http: Default::default(), scheme });
+    let state = Arc::new(AppState { schedule, probes: probes_for_http, http: Default::default(), scheme });
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(url = %format!("{scheme}://{local}/metrics"), interval = ?config.interval, "Serving metrics.");
     if let Some((paths, _)) = &tls {

@@ -8,7 +8,22 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize],
 });
 
+/// The `graph` world, sharing the `types` and `host` interfaces above.
+pub mod graph_world {
+    wasmtime::component::bindgen!({
+        path: "../probes-wit/wit",
+        world: "graph",
+        with: {
+            "gomon:probe/types": super::gomon::probe::types,
+            "gomon:probe/host": super::gomon::probe::host,
+        },
+        additional_derives: [serde::Serialize],
+    });
+}
+
 pub use exports::gomon::probe::metrics;
+pub use graph_world::exports::gomon::probe::topology;
+pub use graph_world::{Graph as GraphWorld, GraphPre};
 pub use exports::gomon::probe::probe;
 pub use gomon::probe::host;
 pub use gomon::probe::types;

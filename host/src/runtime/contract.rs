@@ -22,12 +22,15 @@ pub struct ComponentShape {
 pub enum World {
     /// `gomon:probe/measure`: snapshots in, metric families out.
     Measure,
+    /// `gomon:probe/graph`: a snapshot and a query in, the connection graph out.
+    Graph,
 }
 
 impl fmt::Display for World {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             World::Measure => write!(f, "{CONTRACT_PACKAGE}/measure@{CONTRACT_VERSION}"),
+            World::Graph => write!(f, "{CONTRACT_PACKAGE}/graph@{CONTRACT_VERSION}"),
         }
     }
 }
@@ -123,16 +126,18 @@ impl ComponentShape {
         }
         let exports_iface =
             |iface: &str| self.exports.iter().any(|e| contract_name(e) == Some((iface, CONTRACT_VERSION)));
-        if !(exports_iface("probe") && exports_iface("metrics")) {
-            return Err(ContractError::NoWorld(self.exports.join(", ")));
-        }
+        let world = match (exports_iface("probe"), exports_iface("metrics"), exports_iface("topology")) {
+            (true, true, _) => World::Measure,
+            (true, false, true) => World::Graph,
+            _ => return Err(ContractError::NoWorld(self.exports.join(", "))),
+        };
         for import in &self.imports {
             let ours = matches!(contract_name(import), Some(("host" | "types", _)));
             if !ours && !import.starts_with("wasi:") {
                 return Err(ContractError::UnknownImport(import.clone()));
             }
         }
-        Ok(World::Measure)
+        Ok(world)
     }
 
     /// WASI interfaces the component imports (all denied or empty in gomon).
@@ -166,6 +171,12 @@ mod tests {
         );
         assert_eq!(s.check(), Ok(World::Measure));
         assert_eq!(s.wasi_imports().collect::<Vec<_>>(), ["wasi:io/streams@0.2.6"]);
+    }
+
+    #[test]
+    fn accepts_the_graph_world() {
+        let s = shape(&["gomon:probe/types@0.1.0"], &["gomon:probe/probe@0.1.0", "gomon:probe/topology@0.1.0"]);
+        assert_eq!(s.check(), Ok(World::Graph));
     }
 
     #[test]

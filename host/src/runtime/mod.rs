@@ -25,10 +25,11 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 use crate::config::ProbeConfig;
+use bindings::topology;
 use bindings::types::{self, Capability};
-use contract::ComponentShape;
+use contract::{ComponentShape, World};
 use engine::{ComponentCache, Origin};
-use probe::{CallError, ErrorKind, Instance, Limits, ProbeState, Stats};
+use probe::{CallError, ErrorKind, Instance, Limits, Pre, ProbeState, Stats};
 
 /// Where a probe came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +78,8 @@ pub struct LoadedProbe {
     pub description: String,
     /// Built-in or file.
     pub source: Source,
+    /// The world it implements.
+    pub world: World,
     /// What it reads (all granted: a probe needing more is refused).
     pub needs: Vec<Capability>,
     /// What the operator grants it.
@@ -157,13 +160,16 @@ impl Loader {
         let fail = |reason: String| LoadError::new(label, reason);
         let started = Instant::now();
         let shape = ComponentShape::parse(bytes).map_err(|e| fail(e.to_string()))?;
-        shape.check().map_err(|e| fail(e.to_string()))?;
+        let world = shape.check().map_err(|e| fail(e.to_string()))?;
         let (component, origin) =
             self.cache.load(&self.engine, bytes).map_err(|e| fail(format!("does not compile: {e:#}")))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .and_then(bindings::MeasurePre::new)
+            .and_then(|pre| match world {
+                World::Measure => bindings::MeasurePre::new(pre).map(Pre::Measure),
+                World::Graph => bindings::GraphPre::new(pre).map(Pre::Graph),
+            })
             .map_err(|e| fail(format!("cannot be linked: {e:#}")))?;
         let mut instance = Instance::new(label, self.engine.clone(), pre, self.options.limits.clone());
         let info = instance.describe().map_err(|e| fail(format!("describe failed: {e}")))?;
@@ -201,6 +207,7 @@ impl Loader {
             version: info.version,
             description: info.description,
             source,
+            world,
             needs: info.needs,
             grants,
             origin,
@@ -358,7 +365,7 @@ impl ProbeSet {
         let mut out: Vec<MetricFamily> = Vec::new();
         let mut taken: HashSet<String> = HashSet::new();
         let interval = self.loader.options.interval;
-        for probe in &mut self.probes {
+        for probe in self.probes.iter_mut().filter(|p| p.world == World::Measure) {
             let now = Instant::now();
             if probe.stats.backoff_until.is_some_and(|until| now < until) {
                 continue;
@@ -399,6 +406,35 @@ impl ProbeSet {
             }
         }
         out
+    }
+
+    /// Asks the graph probe (the first probe of world `graph`) for the
+    /// connection graph. Its failures count like any probe call's.
+    pub fn draw(&mut self, snapshot: &types::Snapshot, pid: Option<u32>) -> Result<topology::Graph, DrawError> {
+        let probe = self.probes.iter_mut().find(|p| p.world == World::Graph).ok_or(DrawError::NoGraphProbe)?;
+        if probe.stats.backoff_until.is_some_and(|until| Instant::now() < until) {
+            return Err(DrawError::BackedOff(probe.name.clone()));
+        }
+        let view = restrict(snapshot, &probe.needs);
+        let started = Instant::now();
+        let result = probe.instance.draw(&view, &topology::GraphQuery { pid });
+        probe.stats.calls += 1;
+        probe.stats.durations.observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(graph) => {
+                probe.stats.consecutive_failures = 0;
+                probe.stats.up = true;
+                Ok(graph)
+            }
+            Err(CallError { kind, message }) => {
+                probe.stats.fail(kind, message.clone());
+                if let Some(delay) = backoff(self.loader.options.interval, probe.stats.consecutive_failures) {
+                    probe.stats.backoff_until = Some(Instant::now() + delay);
+                }
+                tracing::warn!(probe = %probe.name, kind = kind.as_str(), "Graph probe failed: {message}");
+                Err(DrawError::Failed(probe.name.clone(), message))
+            }
+        }
     }
 
     /// One summary per probe, for `/api/probes` and `gomon probe list`.
@@ -484,6 +520,20 @@ impl ProbeSet {
         }
         vec![up, info, calls, errors, memory, series, load, durations]
     }
+}
+
+/// Why no graph could be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum DrawError {
+    /// No probe of world `graph` is loaded.
+    #[error("no graph probe is loaded")]
+    NoGraphProbe,
+    /// The graph probe is backed off after failures.
+    #[error("graph probe {0} is backed off after repeated failures")]
+    BackedOff(String),
+    /// The graph probe failed this call.
+    #[error("graph probe {0} failed: {1}")]
+    Failed(String, String),
 }
 
 /// What `/api/probes` says about one probe.

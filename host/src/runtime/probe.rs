@@ -13,7 +13,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::{self, Measure, MeasurePre, host, types};
+use super::bindings::{self, GraphPre, GraphWorld, Measure, MeasurePre, host, topology, types};
 use super::engine::EPOCH_TICK;
 
 /// Per-probe limits.
@@ -191,9 +191,42 @@ pub fn link(linker: &mut Linker<ProbeState>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A pre-linked component, by the world it implements.
+#[derive(Clone)]
+pub enum Pre {
+    /// World `measure`.
+    Measure(MeasurePre<ProbeState>),
+    /// World `graph`.
+    Graph(GraphPre<ProbeState>),
+}
+
+/// A live instance's exports, by world.
+enum Bindings {
+    Measure(Measure),
+    Graph(GraphWorld),
+}
+
+impl Bindings {
+    fn describe(&self, store: &mut Store<ProbeState>) -> wasmtime::Result<types::ProbeInfo> {
+        match self {
+            Bindings::Measure(b) => b.gomon_probe_probe().call_describe(store),
+            Bindings::Graph(b) => b.gomon_probe_probe().call_describe(store),
+        }
+    }
+
+    // The generated bindings take `&Vec`.
+    #[allow(clippy::ptr_arg)]
+    fn configure(&self, store: &mut Store<ProbeState>, settings: &Vec<(String, String)>) -> wasmtime::Result<Result<(), String>> {
+        match self {
+            Bindings::Measure(b) => b.gomon_probe_probe().call_configure(store, settings),
+            Bindings::Graph(b) => b.gomon_probe_probe().call_configure(store, settings),
+        }
+    }
+}
+
 struct Live {
     store: Store<ProbeState>,
-    bindings: Measure,
+    bindings: Bindings,
     configured: bool,
 }
 
@@ -201,7 +234,7 @@ struct Live {
 pub struct Instance {
     name: Arc<str>,
     engine: Engine,
-    pre: MeasurePre<ProbeState>,
+    pre: Pre,
     limits: Limits,
     /// `None` until the host knows the probe's name and so its settings;
     /// from then on every new instance is configured before its first call.
@@ -211,7 +244,7 @@ pub struct Instance {
 
 impl Instance {
     /// Prepares a probe; no guest code runs yet.
-    pub fn new(name: &str, engine: Engine, pre: MeasurePre<ProbeState>, limits: Limits) -> Self {
+    pub fn new(name: &str, engine: Engine, pre: Pre, limits: Limits) -> Self {
         Instance { name: name.into(), engine, pre, limits, settings: None, live: None }
     }
 
@@ -237,14 +270,17 @@ impl Instance {
 
     /// Calls `describe`.
     pub fn describe(&mut self) -> Result<types::ProbeInfo, CallError> {
-        self.call(|live| live.bindings.gomon_probe_probe().call_describe(&mut live.store))
+        self.call(|live| live.bindings.describe(&mut live.store))
     }
 
     /// Calls `measure`.
     pub fn measure(&mut self, snapshot: &types::Snapshot) -> Result<Vec<types::MetricFamily>, CallError> {
         let max_series = self.limits.max_series as usize;
         let families = self
-            .call(|live| live.bindings.gomon_probe_metrics().call_measure(&mut live.store, snapshot))?
+            .call(|live| match &live.bindings {
+                Bindings::Measure(b) => b.gomon_probe_metrics().call_measure(&mut live.store, snapshot),
+                Bindings::Graph(_) => Ok(Err("a graph probe has no measure".to_owned())),
+            })?
             .map_err(|message| CallError::new(ErrorKind::Probe, message))?;
         let series: usize = families.iter().map(|f| f.series.len()).sum();
         if series > max_series {
@@ -254,6 +290,15 @@ impl Instance {
             ));
         }
         Ok(families)
+    }
+
+    /// Calls `draw`.
+    pub fn draw(&mut self, snapshot: &types::Snapshot, query: &topology::GraphQuery) -> Result<topology::Graph, CallError> {
+        self.call(|live| match &live.bindings {
+            Bindings::Graph(b) => b.gomon_probe_topology().call_draw(&mut live.store, snapshot, *query),
+            Bindings::Measure(_) => Ok(Err("a measure probe has no draw".to_owned())),
+        })?
+        .map_err(|message| CallError::new(ErrorKind::Probe, message))
     }
 
     /// Linear memory the live instance holds, in bytes (0 when none).
@@ -272,7 +317,7 @@ impl Instance {
         live.store.data_mut().logs_this_call = 0;
         live.store.set_epoch_deadline(ticks);
         if let (false, Some(settings)) = (live.configured, &self.settings) {
-            match live.bindings.gomon_probe_probe().call_configure(&mut live.store, settings) {
+            match live.bindings.configure(&mut live.store, settings) {
                 Ok(Ok(())) => live.configured = true,
                 Ok(Err(message)) => {
                     self.live = None;
@@ -301,7 +346,11 @@ impl Instance {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks());
-        match self.pre.instantiate(&mut store) {
+        let bindings = match &self.pre {
+            Pre::Measure(pre) => pre.instantiate(&mut store).map(Bindings::Measure),
+            Pre::Graph(pre) => pre.instantiate(&mut store).map(Bindings::Graph),
+        };
+        match bindings {
             Ok(bindings) => Ok(Live { store, bindings, configured: false }),
             Err(error) => Err(classify(&error, store.data().limiter.exceeded)),
         }

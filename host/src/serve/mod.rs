@@ -25,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use gomon_sink_prometheus::{Format, MetricFamily};
 
 use crate::collect::Schedule;
+use crate::runtime::ProbeSet;
 use crate::telemetry::{self, HttpStats};
 
 /// Connections served at once; more are closed on accept.
@@ -42,6 +43,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct AppState {
     /// Latest samples.
     pub schedule: Schedule,
+    /// The probes, for on-demand calls (the graph).
+    pub probes: Arc<std::sync::Mutex<ProbeSet>>,
     /// Request counters.
     pub http: HttpStats,
     /// `https` or `http`, for the index page.
@@ -108,7 +111,8 @@ async fn handle(req: Request<Incoming>, state: Arc<AppState>) -> Result<Response
         (&Method::GET | &Method::HEAD, "/metrics") => ("/metrics", metrics(&req, &state).await),
         (&Method::GET | &Method::HEAD, "/") => ("/", index(&state)),
         (&Method::GET | &Method::HEAD, "/api/probes") => ("/api/probes", probes(&state)),
-        (_, "/metrics" | "/" | "/api/probes") => ("method", method_not_allowed()),
+        (&Method::GET | &Method::HEAD, "/api/graph") => ("/api/graph", api_graph(&req, &state).await),
+        (_, "/metrics" | "/" | "/api/probes" | "/api/graph") => ("method", method_not_allowed()),
         _ => ("other", plain(StatusCode::NOT_FOUND, "not found\n")),
     };
     let mut response = response;
@@ -168,6 +172,51 @@ fn probes(state: &AppState) -> Response<Full<Bytes>> {
             .body(Full::new(Bytes::from(body)))
             .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "\n")),
         Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the probe list\n"),
+    }
+}
+
+/// `pid=N` from a query string; absent, empty or 0 means the overview.
+fn query_pid(req: &Request<Incoming>) -> Result<Option<u32>, ()> {
+    let Some(query) = req.uri().query() else { return Ok(None) };
+    for pair in query.split('&') {
+        if let Some(value) = pair.strip_prefix("pid=") {
+            return match value {
+                "" | "0" => Ok(None),
+                v => v.parse::<u32>().map(Some).map_err(|_| ()),
+            };
+        }
+    }
+    Ok(None)
+}
+
+/// Draws the graph with the graph probe on the latest snapshot.
+async fn draw(state: &AppState, pid: Option<u32>) -> Result<crate::runtime::bindings::topology::Graph, String> {
+    let exposition = state.schedule.current().await;
+    let snapshot = exposition.snapshot.clone().ok_or("no sample yet")?;
+    let probes = state.probes.clone();
+    tokio::task::spawn_blocking(move || probes.lock().unwrap_or_else(|e| e.into_inner()).draw(&snapshot, pid))
+        .await
+        .map_err(|e| format!("graph task failed: {e}"))?
+        .map_err(|e| e.to_string())
+}
+
+async fn api_graph(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
+    let Ok(pid) = query_pid(req) else {
+        return plain(StatusCode::BAD_REQUEST, "pid must be a process id\n");
+    };
+    match draw(state, pid).await {
+        Ok(graph) => match serde_json::to_vec(&graph) {
+            Ok(body) => Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "\n")),
+            Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the graph\n"),
+        },
+        Err(message) => {
+            let mut response = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            response
+        }
     }
 }
 
