@@ -71,7 +71,7 @@ async fn collector(config: Config) -> anyhow::Result<()> {
     Reloader::new(dir, probes).spawn(move || stop.load(Ordering::Relaxed), move || on_change.request_cycle());
 
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let state = Arc::new(AppState { schedule, probes: probes_for_http, http: Default::default(), scheme });
+    let state = Arc::new(AppState { schedule, probes: probes_for_http, http: Default::default(), scheme, interval: config.interval });
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(url = %format!("{scheme}://{local}/metrics"), interval = ?config.interval, "Serving metrics.");
     if let Some((paths, _)) = &tls {

@@ -4,6 +4,7 @@
 //! arrive within a deadline, request heads are size-limited, connections are
 //! capped, and a bad connection only ever affects itself.
 
+pub mod graph;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub http: HttpStats,
     /// `https` or `http`, for the index page.
     pub scheme: &'static str,
+    /// The sampling interval (the connections page refreshes on it).
+    pub interval: std::time::Duration,
 }
 
 /// Accepts connections until `shutdown` turns true, then drains.
@@ -111,8 +114,10 @@ async fn handle(req: Request<Incoming>, state: Arc<AppState>) -> Result<Response
         (&Method::GET | &Method::HEAD, "/metrics") => ("/metrics", metrics(&req, &state).await),
         (&Method::GET | &Method::HEAD, "/") => ("/", index(&state)),
         (&Method::GET | &Method::HEAD, "/api/probes") => ("/api/probes", probes(&state)),
-        (&Method::GET | &Method::HEAD, "/api/graph") => ("/api/graph", api_graph(&req, &state).await),
-        (_, "/metrics" | "/" | "/api/probes" | "/api/graph") => ("method", method_not_allowed()),
+        (&Method::GET | &Method::HEAD, "/api/graph") => ("/api/graph", graph::api(&req, &state).await),
+        (&Method::GET | &Method::HEAD, "/gomon" | "/gomon/") => ("/gomon", graph::page(&req, &state, false).await),
+        (&Method::GET | &Method::HEAD, "/gomon/svg") => ("/gomon/svg", graph::page(&req, &state, true).await),
+        (_, "/metrics" | "/" | "/api/probes" | "/api/graph" | "/gomon" | "/gomon/svg") => ("method", method_not_allowed()),
         _ => ("other", plain(StatusCode::NOT_FOUND, "not found\n")),
     };
     let mut response = response;
@@ -175,55 +180,10 @@ fn probes(state: &AppState) -> Response<Full<Bytes>> {
     }
 }
 
-/// `pid=N` from a query string; absent, empty or 0 means the overview.
-fn query_pid(req: &Request<Incoming>) -> Result<Option<u32>, ()> {
-    let Some(query) = req.uri().query() else { return Ok(None) };
-    for pair in query.split('&') {
-        if let Some(value) = pair.strip_prefix("pid=") {
-            return match value {
-                "" | "0" => Ok(None),
-                v => v.parse::<u32>().map(Some).map_err(|_| ()),
-            };
-        }
-    }
-    Ok(None)
-}
-
-/// Draws the graph with the graph probe on the latest snapshot.
-async fn draw(state: &AppState, pid: Option<u32>) -> Result<crate::runtime::bindings::topology::Graph, String> {
-    let exposition = state.schedule.current().await;
-    let snapshot = exposition.snapshot.clone().ok_or("no sample yet")?;
-    let probes = state.probes.clone();
-    tokio::task::spawn_blocking(move || probes.lock().unwrap_or_else(|e| e.into_inner()).draw(&snapshot, pid))
-        .await
-        .map_err(|e| format!("graph task failed: {e}"))?
-        .map_err(|e| e.to_string())
-}
-
-async fn api_graph(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
-    let Ok(pid) = query_pid(req) else {
-        return plain(StatusCode::BAD_REQUEST, "pid must be a process id\n");
-    };
-    match draw(state, pid).await {
-        Ok(graph) => match serde_json::to_vec(&graph) {
-            Ok(body) => Response::builder()
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body)))
-                .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "\n")),
-            Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the graph\n"),
-        },
-        Err(message) => {
-            let mut response = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
-            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            response
-        }
-    }
-}
-
 fn index(state: &AppState) -> Response<Full<Bytes>> {
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>gomon</title></head>\
-         <body><h1>gomon {}</h1><ul><li><a href=\"/metrics\">/metrics</a> (Prometheus, {})</li><li><a href=\"/api/probes\">/api/probes</a> (loaded probes, JSON)</li></ul></body></html>\n",
+         <body><h1>gomon {}</h1><ul><li><a href=\"/metrics\">/metrics</a> (Prometheus, {})</li><li><a href=\"/api/probes\">/api/probes</a> (loaded probes, JSON)</li><li><a href=\"/gomon\">/gomon</a> (connections graph)</li><li><a href=\"/api/graph\">/api/graph</a> (the graph, JSON)</li></ul></body></html>\n",
         env!("CARGO_PKG_VERSION"),
         state.scheme
     );
@@ -239,7 +199,7 @@ fn method_not_allowed() -> Response<Full<Bytes>> {
     response
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
