@@ -32,15 +32,21 @@ use anyhow::{Context, Result, bail};
 
 /// The built-in probes: the name the host knows each by, and its crate in
 /// the probes workspace.
-const BUILTINS: &[(&str, &str)] =
-    &[("system", "probe-system"), ("filesystem", "probe-filesystem"), ("io", "probe-io"), ("network", "probe-network")];
+const BUILTINS: &[(&str, &str)] = &[
+    ("system", "probe-system"),
+    ("filesystem", "probe-filesystem"),
+    ("io", "probe-io"),
+    ("network", "probe-network"),
+    ("graph", "probe-graph"),
+];
 
 /// The target the built-in probes are compiled for; `wit-component` makes
 /// components of the core modules, which then import only our own WIT.
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// The paths under `probes/` that the built-in probes are made of.
-const PROBE_SOURCES: &[&str] = &["Cargo.toml", "Cargo.lock", ".cargo", "sdk", "system", "filesystem", "io", "network"];
+const PROBE_SOURCES: &[&str] =
+    &["Cargo.toml", "Cargo.lock", ".cargo", "sdk", "system", "filesystem", "io", "network", "graph"];
 
 fn main() -> Result<()> {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?);

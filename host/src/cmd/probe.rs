@@ -141,6 +141,15 @@ const SDK: &[Template] = &[
     Template { path: "gomon-probe/src/lib.rs", text: include_str!("../../../probes/sdk/src/lib.rs") },
     Template { path: "gomon-probe/src/bindings.rs", text: include_str!("../../../probes/sdk/src/bindings.rs") },
     Template { path: "gomon-probe/src/family.rs", text: include_str!("../../../probes/sdk/src/family.rs") },
+    Template { path: "gomon-probe/src/graph.rs", text: include_str!("../../../probes/sdk/src/graph.rs") },
+    Template {
+        path: "gomon-probe/src/graph_bindings.rs",
+        text: include_str!("../../../probes/sdk/src/graph_bindings.rs"),
+    },
+    Template {
+        path: "gomon-probe/src/metrics_bindings.rs",
+        text: include_str!("../../../probes/sdk/src/metrics_bindings.rs"),
+    },
     Template { path: "gomon-probe/src/info.rs", text: include_str!("../../../probes/sdk/src/info.rs") },
     Template { path: "gomon-probe/src/log.rs", text: include_str!("../../../probes/sdk/src/log.rs") },
     Template { path: "gomon-probe/src/probe.rs", text: include_str!("../../../probes/sdk/src/probe.rs") },

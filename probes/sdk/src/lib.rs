@@ -26,6 +26,39 @@
 //! Build it as a `cdylib` for `wasm32-unknown-unknown` (then make a component
 //! with `wit-component`) or for `wasm32-wasip2` (a component directly).
 //!
+//! A graph probe (the contract's `graph` world: it draws the connection
+//! graph of processes, remote hosts and data on demand) is one [`GraphProbe`]
+//! impl and one [`export_graph_probe!`] line:
+//!
+//! ```
+//! use gomon_probe::{Arc, Capability, Graph, GraphProbe, GraphQuery, Node, NodeKind, ProbeInfo, Snapshot};
+//!
+//! #[derive(Default)]
+//! struct Processes;
+//!
+//! impl GraphProbe for Processes {
+//!     fn info() -> ProbeInfo {
+//!         ProbeInfo::new("processes", env!("CARGO_PKG_VERSION"), "Every process, no edges.", [Capability::Processes])
+//!     }
+//!     fn draw(&mut self, now: &Snapshot, _query: &GraphQuery) -> Result<Graph, String> {
+//!         let nodes = now.processes.iter().map(|p| Node {
+//!             id: p.pid.to_string(),
+//!             kind: NodeKind::Process,
+//!             title: p.comm.clone(),
+//!             subtitle: p.pid.to_string(),
+//!             main_stat: String::new(),
+//!             secondary_stat: String::new(),
+//!             arcs: vec![Arc::whole("process")],
+//!             details: vec![],
+//!             depth: 0,
+//!         });
+//!         Ok(Graph { nodes: nodes.collect(), edges: vec![] })
+//!     }
+//! }
+//!
+//! gomon_probe::export_graph_probe!(Processes);
+//! ```
+//!
 //! The contract is the WIT package `gomon:probe@0.1.0` in `probes-wit/wit`;
 //! its records appear here as Rust structs with snake_case fields
 //! (`taken-at-seconds` is [`Snapshot::taken_at_seconds`]).
@@ -41,6 +74,11 @@ pub mod value;
 
 #[doc(hidden)]
 pub mod bindings;
+mod graph;
+#[doc(hidden)]
+pub mod graph_bindings;
+#[doc(hidden)]
+pub mod metrics_bindings;
 
 pub use bindings::gomon::probe::types::{
     Capability, Connection, ConnectionKind, Cpu, CpuTimes, Disk, Filesystem, FilesystemUsage,
@@ -48,17 +86,28 @@ pub use bindings::gomon::probe::types::{
     ProcessDetails, ProcessState, Series, Settings, Snapshot, System, VmEvents,
 };
 pub use family::{BASE_UNITS, Family};
+pub use graph::GraphProbe;
+pub use graph_bindings::exports::gomon::probe::topology::{
+    Arc, Edge, Graph, GraphQuery, Node, NodeKind,
+};
 pub use probe::{Probe, check_settings, require_setting, require_system, setting};
 pub use table::{Column, table};
 
-/// Implementation details of [`export_probe!`]; not part of the API.
+/// Implementation details of [`export_probe!`] and [`export_graph_probe!`];
+/// not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::bindings::export;
+    pub use crate::bindings::export as export_probe_part;
+    pub use crate::graph::GraphAdapter;
+    pub use crate::graph_bindings::export as export_topology_part;
+    pub use crate::metrics_bindings::export as export_metrics_part;
     pub use crate::probe::Adapter;
 
     /// Fails to compile unless `P` is a [`Probe`](crate::Probe).
     pub fn assert_probe<P: crate::Probe>() {}
+
+    /// Fails to compile unless `P` is a [`GraphProbe`](crate::GraphProbe).
+    pub fn assert_graph_probe<P: crate::GraphProbe>() {}
 }
 
 /// Exports a [`Probe`] implementation as the component's `probe` and
@@ -85,7 +134,33 @@ macro_rules! export_probe {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             type GomonProbeExport = $crate::__private::Adapter<$probe>;
-            $crate::__private::export! { GomonProbeExport with_types_in $crate::bindings }
+            $crate::__private::export_probe_part! { GomonProbeExport with_types_in $crate::bindings }
+            $crate::__private::export_metrics_part! { GomonProbeExport with_types_in $crate::metrics_bindings }
+        };
+    };
+}
+
+/// Exports a [`GraphProbe`] implementation as the component's `probe` and
+/// `topology` interfaces (the contract's `graph` world).
+///
+/// Use it once per crate, at module level, instead of [`export_probe!`]:
+///
+/// ```ignore
+/// gomon_probe::export_graph_probe!(MyGraph);
+/// ```
+///
+/// The host calls `describe`, then `configure`, then `draw` whenever the
+/// graph is asked for. Off wasm32 it only checks that the type is a
+/// [`GraphProbe`], as [`export_probe!`] does.
+#[macro_export]
+macro_rules! export_graph_probe {
+    ($probe:ty) => {
+        const _: fn() = || $crate::__private::assert_graph_probe::<$probe>();
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type GomonGraphProbeExport = $crate::__private::GraphAdapter<$probe>;
+            $crate::__private::export_probe_part! { GomonGraphProbeExport with_types_in $crate::bindings }
+            $crate::__private::export_topology_part! { GomonGraphProbeExport with_types_in $crate::graph_bindings }
         };
     };
 }

@@ -3,7 +3,8 @@
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use crate::bindings::exports::gomon::probe::{metrics, probe};
+use crate::bindings::exports::gomon::probe::probe;
+use crate::metrics_bindings::exports::gomon::probe::metrics;
 use crate::{MetricFamily, ProbeInfo, Settings, Snapshot, System};
 
 /// A probe: describes itself, takes the operator's settings, and turns each

@@ -12,8 +12,9 @@
 use std::collections::HashSet;
 
 use crate::{
-    Cpu, CpuTimes, Disk, Filesystem, FilesystemUsage, Limits, Load, Memory, MetricFamily,
-    MetricKind, NetworkInterface, Snapshot, System, VmEvents,
+    Connection, ConnectionKind, Cpu, CpuTimes, Disk, Filesystem, FilesystemUsage, Graph, Limits,
+    Load, Memory, MetricFamily, MetricKind, NetworkInterface, NodeKind, Process, ProcessState,
+    Snapshot, System, VmEvents,
 };
 
 /// Checks families against the contract's rules: valid and unique names,
@@ -268,4 +269,130 @@ pub fn empty_snapshot() -> Snapshot {
         processes: Vec::new(),
         connections: Vec::new(),
     }
+}
+
+/// A sleeping user process `comm` with pid `pid` and parent `ppid`, and
+/// small, recognisable values elsewhere (1 MiB resident per pid, 0.5 s of
+/// user CPU per pid, one thread). Change fields with struct update syntax.
+///
+/// ```
+/// let nginx = gomon_probe::testing::process(812, 1, "nginx");
+/// assert_eq!((nginx.pid, nginx.ppid, nginx.comm.as_str()), (812, 1, "nginx"));
+/// ```
+pub fn process(pid: u32, ppid: u32, comm: &str) -> Process {
+    Process {
+        pid,
+        ppid,
+        process_group: pid,
+        session: pid,
+        comm: comm.into(),
+        state: ProcessState::Sleeping,
+        kernel_thread: false,
+        start_time_seconds: 1_700_000_000.0,
+        uid: 1000,
+        gid: 1000,
+        nice: 0,
+        priority: 20,
+        threads: 1,
+        user_seconds: 0.5 * f64::from(pid),
+        system_seconds: 0.25,
+        virtual_bytes: 16 << 20,
+        resident_bytes: u64::from(pid) << 20,
+        shared_bytes: 1 << 20,
+        peak_resident_bytes: u64::from(pid) << 21,
+        minor_faults: 100,
+        major_faults: 1,
+        voluntary_context_switches: 10,
+        involuntary_context_switches: 2,
+        read_bytes: 4_096,
+        written_bytes: 8_192,
+        read_chars: 40_960,
+        written_chars: 81_920,
+        read_syscalls: 40,
+        write_syscalls: 80,
+        open_fds: 8,
+        details: None,
+    }
+}
+
+/// An endpoint of `kind` with this inode, held by `pids`: no state, no
+/// addresses, no peer. Set the other fields with struct update syntax.
+///
+/// ```
+/// use gomon_probe::{ConnectionKind, testing};
+///
+/// let pipe = testing::connection(ConnectionKind::Pipe, 9001, &[100, 200]);
+/// assert_eq!(pipe.pids, [100, 200]);
+/// ```
+pub fn connection(kind: ConnectionKind, inode: u64, pids: &[u32]) -> Connection {
+    Connection {
+        kind,
+        state: String::new(),
+        inode,
+        local_address: String::new(),
+        local_port: 0,
+        remote_address: String::new(),
+        remote_port: 0,
+        peer_inode: 0,
+        pids: pids.to_vec(),
+    }
+}
+
+/// A snapshot with these processes and connections and no other parts.
+pub fn process_snapshot(processes: Vec<Process>, connections: Vec<Connection>) -> Snapshot {
+    Snapshot { processes, connections, ..empty_snapshot() }
+}
+
+/// Checks a graph against the contract's rules: unique node ids of the
+/// right form for their kind (a pid in decimal, `host:<address>`,
+/// `data:<kind>:<inode>`), depth 0 for hosts and data, arcs whose
+/// fractions sum to 1, unique edge ids of the form `<source>-><target>`,
+/// and edges between existing, distinct nodes.
+pub fn check_graph(graph: &Graph) -> Result<(), String> {
+    let mut ids = HashSet::new();
+    for node in &graph.nodes {
+        let id = &node.id;
+        if !ids.insert(id.as_str()) {
+            return Err(format!("node {id} appears twice"));
+        }
+        let well_formed = match node.kind {
+            NodeKind::Process => {
+                id.parse::<u32>().is_ok_and(|pid| pid > 0 && pid.to_string() == *id)
+            }
+            NodeKind::Host => id.strip_prefix("host:").is_some_and(|a| !a.is_empty()),
+            NodeKind::Data => id
+                .strip_prefix("data:")
+                .and_then(|rest| rest.rsplit_once(':'))
+                .is_some_and(|(kind, inode)| !kind.is_empty() && inode.parse::<u64>().is_ok()),
+        };
+        if !well_formed {
+            return Err(format!("node {id}: not a valid id for a {:?} node", node.kind));
+        }
+        if node.kind != NodeKind::Process && node.depth != 0 {
+            return Err(format!("node {id}: depth {} for a {:?} node", node.depth, node.kind));
+        }
+        let sum: f64 = node.arcs.iter().map(|a| a.fraction).sum();
+        if node.arcs.is_empty() || (sum - 1.0).abs() > 1e-9 {
+            return Err(format!("node {id}: arc fractions sum to {sum}"));
+        }
+    }
+    let mut edge_ids = HashSet::new();
+    for edge in &graph.edges {
+        let id = &edge.id;
+        if *id != format!("{}->{}", edge.source, edge.target) {
+            return Err(format!("edge {id}: id is not `<source>-><target>`"));
+        }
+        if !edge_ids.insert(id.as_str()) {
+            return Err(format!("edge {id} appears twice"));
+        }
+        if edge.source == edge.target {
+            return Err(format!("edge {id}: a node connected to itself"));
+        }
+        for end in [&edge.source, &edge.target] {
+            if !ids.contains(end.as_str()) {
+                return Err(format!("edge {id}: no node {end}"));
+            }
+        }
+    }
+    Ok(())
 }
