@@ -14,7 +14,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::runtime::bindings::types::Snapshot;
 use crate::runtime::{ProbeSet, ProbeSummary};
+use crate::runtime::bindings::types::Capability;
 use crate::sample::Sampler;
+use crate::sample::sockets::SocketDiscovery;
 use crate::snapshot;
 
 /// The result of one cycle, shared with every scrape until the next.
@@ -52,15 +54,17 @@ struct CollectorRun {
 /// Samplers and probes, owned by the scheduler.
 pub struct Collector {
     sampler: Sampler,
+    sockets: Option<SocketDiscovery>,
     probes: Arc<Mutex<ProbeSet>>,
     samples: [u64; 2],
     generation: u64,
 }
 
 impl Collector {
-    /// A collector over a sampler and a probe set.
-    pub fn new(sampler: Sampler, probes: Arc<Mutex<ProbeSet>>) -> Self {
-        Collector { sampler, probes, samples: [0; 2], generation: 0 }
+    /// A collector over a sampler, the background socket discovery (if it
+    /// could start) and a probe set.
+    pub fn new(sampler: Sampler, sockets: Option<SocketDiscovery>, probes: Arc<Mutex<ProbeSet>>) -> Self {
+        Collector { sampler, sockets, probes, samples: [0; 2], generation: 0 }
     }
 
     /// Runs one cycle. Blocking: call from a blocking thread.
@@ -74,7 +78,28 @@ impl Collector {
             timed(&mut runs, "filesystem", || Ok::<_, std::convert::Infallible>(self.sampler.filesystems()));
         let disks = timed(&mut runs, "disk", || self.sampler.disks());
         let interfaces = timed(&mut runs, "network", || self.sampler.interfaces());
-        let snapshot = snapshot::build(taken_at, system, filesystems.unwrap_or_default(), disks, interfaces);
+        let mut snapshot = snapshot::build(taken_at, system, filesystems.unwrap_or_default(), disks, interfaces);
+
+        // Processes and connections only when a probe will read them.
+        let (wants_processes, wants_details, wants_connections) = {
+            let probes = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+            (probes.needs(Capability::Processes), probes.needs(Capability::ProcessDetails), probes.needs(Capability::Connections))
+        };
+        if wants_processes {
+            let sample = timed(&mut runs, "process", || self.sampler.processes(wants_details));
+            let connections = match (&self.sockets, wants_connections) {
+                (Some(sockets), true) => {
+                    let latest = sockets.latest();
+                    runs.push(CollectorRun { name: "sockets", duration: latest.duration, success: latest.error.is_none() });
+                    latest.connections.clone()
+                }
+                _ => Default::default(),
+            };
+            snapshot::add_processes(&mut snapshot, sample.map(|s| s.processes).unwrap_or_default(), &connections);
+        }
+        for warning in self.sampler.take_warnings() {
+            tracing::debug!("Sampling: {warning}");
+        }
 
         let (mut families, summaries) = {
             let mut probes = self.probes.lock().unwrap_or_else(|e| e.into_inner());

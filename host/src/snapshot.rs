@@ -34,6 +34,52 @@ pub fn build(
     }
 }
 
+/// Adds the processes and the connections (from the background socket
+/// discovery) to a snapshot.
+pub fn add_processes(snapshot: &mut wit::Snapshot, processes: Vec<model::Process>, connections: &[model::Connection]) {
+    snapshot.processes = processes.into_iter().map(process).collect();
+    snapshot.connections = connections.iter().cloned().map(connection).collect();
+}
+
+fn process(mut p: model::Process) -> wit::Process {
+    let state = match p.state {
+        model::ProcessState::Running => wit::ProcessState::Running,
+        model::ProcessState::Sleeping => wit::ProcessState::Sleeping,
+        model::ProcessState::DiskSleep => wit::ProcessState::DiskSleep,
+        model::ProcessState::Stopped => wit::ProcessState::Stopped,
+        model::ProcessState::TracingStop => wit::ProcessState::TracingStop,
+        model::ProcessState::Zombie => wit::ProcessState::Zombie,
+        model::ProcessState::Dead => wit::ProcessState::Dead,
+        model::ProcessState::Idle => wit::ProcessState::Idle,
+        model::ProcessState::Other => wit::ProcessState::Other,
+    };
+    let details = p.details.take().map(|d| {
+        mirror!(d => wit::ProcessDetails { executable, working_directory, command_line, user })
+    });
+    mirror!(p => wit::Process {
+        pid, ppid, process_group, session, comm, kernel_thread, start_time_seconds, uid, gid, nice,
+        priority, threads, user_seconds, system_seconds, virtual_bytes, resident_bytes, shared_bytes,
+        peak_resident_bytes, minor_faults, major_faults, voluntary_context_switches,
+        involuntary_context_switches, read_bytes, written_bytes, read_chars, written_chars,
+        read_syscalls, write_syscalls, open_fds,
+    }, state: state, details: details)
+}
+
+fn connection(c: model::Connection) -> wit::Connection {
+    let kind = match c.kind {
+        model::ConnectionKind::Tcp => wit::ConnectionKind::Tcp,
+        model::ConnectionKind::Udp => wit::ConnectionKind::Udp,
+        model::ConnectionKind::UnixStream => wit::ConnectionKind::UnixStream,
+        model::ConnectionKind::UnixDatagram => wit::ConnectionKind::UnixDatagram,
+        model::ConnectionKind::UnixSeqpacket => wit::ConnectionKind::UnixSeqpacket,
+        model::ConnectionKind::Pipe => wit::ConnectionKind::Pipe,
+        model::ConnectionKind::Fifo => wit::ConnectionKind::Fifo,
+    };
+    mirror!(c => wit::Connection {
+        state, inode, local_address, local_port, remote_address, remote_port, peer_inode, pids,
+    }, kind: kind)
+}
+
 fn cpu_times(t: model::CpuTimes) -> wit::CpuTimes {
     mirror!(t => wit::CpuTimes {
         user_seconds, nice_seconds, system_seconds, idle_seconds, iowait_seconds,

@@ -79,7 +79,7 @@ fn builtin_probes_derive_fixture_values() {
     let mut probes = ProbeSet::new(options(None)).unwrap();
     assert!(probes.load_builtins().is_empty());
     let names: Vec<&str> = probes.probes().iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["system", "filesystem", "io", "network"]);
+    assert_eq!(names[..4], ["system", "filesystem", "io", "network"], "{names:?}");
 
     let families = measure_fixtures(&mut probes);
     for p in probes.probes() {
@@ -150,7 +150,8 @@ fn disabled_builtins_are_not_loaded() {
     let mut probes = ProbeSet::new(options).unwrap();
     assert!(probes.load_builtins().is_empty());
     let names: Vec<&str> = probes.probes().iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["system", "filesystem"]);
+    assert_eq!(names[..2], ["system", "filesystem"], "{names:?}");
+    assert!(!names.contains(&"io") && !names.contains(&"network"), "{names:?}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ use gomon::config::{Config, LogFormat};
 use gomon::runtime::reload::Reloader;
 use gomon::runtime::{ProbeSet, RuntimeOptions, probe::Limits};
 use gomon::serve::{self, AppState, tls};
+use gomon::sample::sockets::{SocketConfig, SocketDiscovery};
 use gomon::{collect, sample::Sampler};
 
 pub fn init_logging(config: &Config) {
@@ -60,8 +61,11 @@ async fn collector(config: Config) -> anyhow::Result<()> {
     let probes_for_http = probes.clone();
     let sampler = Sampler::new(config.sample.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let schedule =
-        collect::start(collect::Collector::new(sampler, probes.clone()), config.interval, shutdown_rx.clone());
+    let sockets = SocketDiscovery::start(SocketConfig { proc_root: config.sample.proc_root.clone(), interval: config.interval })
+        .map_err(|e| tracing::warn!("Socket discovery not started; no connections will be seen: {e}"))
+        .ok();
+    let collector = collect::Collector::new(sampler, sockets, probes.clone());
+    let schedule = collect::start(collector, config.interval, shutdown_rx.clone());
 
     // Hot reload: a changed probe set is sampled at once, not at the next tick.
     let stopping = Arc::new(AtomicBool::new(false));

@@ -437,6 +437,12 @@ impl ProbeSet {
         }
     }
 
+    /// Whether any loaded probe reads this part of the snapshot (so the
+    /// host samples it only when someone will look).
+    pub fn needs(&self, part: Capability) -> bool {
+        self.probes.iter().any(|p| p.needs.contains(&part))
+    }
+
     /// One summary per probe, for `/api/probes` and `gomon probe list`.
     pub fn summaries(&self) -> Vec<ProbeSummary> {
         let now = Instant::now();

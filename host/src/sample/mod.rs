@@ -12,6 +12,7 @@
 //! | [`Sampler::filesystems`] | [`Filesystem`] | self/mountinfo, statvfs (threaded, with a deadline); never fails as a whole |
 //! | [`Sampler::disks`] | [`Disk`] | diskstats |
 //! | [`Sampler::interfaces`] | [`NetworkInterface`] | net/dev, /sys/class/net/<name>/{operstate,mtu,address,speed} |
+//! | [`Sampler::processes`] | [`Process`] (in a [`ProcessSample`]) | <pid>/{stat,status,io,fd}, and <pid>/{exe,cwd,cmdline} once per process when details are asked for; never environ |
 //!
 //! A required file that cannot be read or parsed fails the method with a
 //! [`SampleError`] naming the file (and line). Problems that lose only part of
@@ -29,6 +30,8 @@ pub mod model;
 pub mod mounts;
 pub mod netdev;
 pub mod os;
+pub mod process;
+pub mod sockets;
 pub mod stat;
 pub mod statfs;
 pub mod uptime;
@@ -43,8 +46,10 @@ use std::sync::Arc;
 pub use config::{DEFAULT_EXCLUDE_FS_TYPES, DEFAULT_EXCLUDE_MOUNT_POINTS, SampleConfig};
 pub use error::{ParseError, Parsed, SampleError};
 pub use model::{
-    Cpu, CpuTimes, Disk, Filesystem, FilesystemUsage, Limits, Load, Memory, NetworkInterface, System, VmEvents,
+    Cpu, CpuTimes, Disk, Filesystem, FilesystemUsage, Limits, Load, Memory, NetworkInterface, Process, ProcessDetails,
+    ProcessState, System, VmEvents,
 };
+pub use process::ProcessSample;
 pub use statfs::{StatfsFn, StatfsWorker};
 
 /// USER_HZ on every mainstream Linux architecture; used only if sysconf fails.
@@ -62,6 +67,7 @@ pub struct Sampler {
     ticks_per_second: f64,
     buf: String,
     statfs: StatfsWorker,
+    processes: process::ProcessReader,
     warnings: VecDeque<SampleError>,
 }
 
@@ -127,6 +133,7 @@ impl Sampler {
         Sampler {
             paths: Paths::new(&config),
             statfs: StatfsWorker::new(config.statfs_timeout, statfs),
+            processes: process::ProcessReader::new(&config.proc_root, ticks_per_second),
             config,
             ticks_per_second,
             buf: String::with_capacity(16 * 1024),
@@ -316,6 +323,38 @@ impl Sampler {
             interface.speed_bits_per_second = read_attribute(buf, &dir, "speed", netdev::parse_speed);
         }
         Ok(interfaces)
+    }
+
+    /// Every process (thread-group leader) in /proc; see [`process`].
+    ///
+    /// `details` adds each process's [`ProcessDetails`] (executable, working
+    /// directory, command line, user), read once per process lifetime and
+    /// cached; pass it only when a probe is granted `process-details`.
+    ///
+    /// Fails only if /proc cannot be listed (or, on the first call, its
+    /// btime read). A process that exits mid-scan is skipped and counted in
+    /// [`ProcessSample::vanished`]; other per-process problems become
+    /// warnings (at most 64 per scan).
+    ///
+    /// To stay cheap it keeps each process's /proc/<pid>/stat open between
+    /// calls (raising this process's soft RLIMIT_NOFILE to the hard limit on
+    /// the first call and using at most half of it), and reads `status`,
+    /// `io` and `fd` again only for processes whose `stat` changed, or every
+    /// few calls ([`set_process_full_read_every`](Self::set_process_full_read_every)).
+    pub fn processes(&mut self, details: bool) -> Result<ProcessSample, SampleError> {
+        let sample = self.processes.sample(details);
+        for warning in self.processes.take_warnings() {
+            self.warn(warning);
+        }
+        sample
+    }
+
+    /// How often [`processes`](Self::processes) reads a process's `status`,
+    /// `io` and `fd` when its `stat` line did not change: at least once
+    /// every `scans` scans (default [`process::DEFAULT_FULL_READ_EVERY`]);
+    /// 1 reads them on every scan.
+    pub fn set_process_full_read_every(&mut self, scans: u32) {
+        self.processes.set_full_read_every(scans);
     }
 }
 

@@ -257,6 +257,161 @@ pub struct NetworkInterface {
     pub speed_bits_per_second: Option<u64>,
 }
 
+/// Scheduler state of a process (/proc/<pid>/stat field 3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessState {
+    /// `R`: running or runnable.
+    Running,
+    /// `S`: interruptible sleep.
+    Sleeping,
+    /// `D`: uninterruptible sleep (usually I/O).
+    DiskSleep,
+    /// `T`: stopped by a signal (and, before 2.6.33, traced).
+    Stopped,
+    /// `t`: stopped by a tracer (2.6.33+).
+    TracingStop,
+    /// `Z`: exited, not yet reaped by its parent.
+    Zombie,
+    /// `X` (or `x` on 2.6.33–3.13): being torn down.
+    Dead,
+    /// `I`: an idle kernel thread (4.14+).
+    Idle,
+    /// Anything else (`P` parked, `W` waking, `K` wakekill on old kernels).
+    #[default]
+    Other,
+}
+
+/// Facts about a process that need the `process-details` grant. Read once
+/// per process lifetime (per pid and start time) and cached; an item that
+/// cannot be read (another user's process without privilege, a kernel
+/// thread) is empty. The environment is never read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessDetails {
+    /// /proc/<pid>/exe link target; ends in ` (deleted)` when the file was replaced.
+    pub executable: String,
+    /// /proc/<pid>/cwd link target.
+    pub working_directory: String,
+    /// /proc/<pid>/cmdline split on NUL (argv, argv\[0\] first); trailing NULs dropped.
+    pub command_line: Vec<String>,
+    /// The effective user's name (getpwuid_r), or the uid in decimal when it has none.
+    pub user: String,
+}
+
+/// One process (a thread-group leader, not a thread).
+///
+/// From /proc/<pid>/stat (fields named in `sample::process::stat`),
+/// /proc/<pid>/status, /proc/<pid>/io and /proc/<pid>/fd. Tick counts are
+/// converted with USER_HZ, pages and kB to bytes. Values a process does not
+/// have (a zombie's or kernel thread's memory, another user's I/O without
+/// privilege) are 0. The values from `stat` are always current; those from
+/// `status`, `io` and `fd` of a process whose `stat` did not change are
+/// from its last full read, a few samples old at most (see
+/// `sample::process`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Process {
+    pub pid: u32,
+    pub ppid: u32,
+    pub process_group: u32,
+    pub session: u32,
+    /// The kernel's short name, from stat between the first `(` and the last
+    /// `)`; may hold spaces and parentheses. Invalid UTF-8 is replaced (U+FFFD).
+    pub comm: String,
+    pub state: ProcessState,
+    /// PF_KTHREAD in stat's flags.
+    pub kernel_thread: bool,
+    /// Unix time the process started: btime + starttime ÷ USER_HZ.
+    pub start_time_seconds: f64,
+    /// Effective uid (status `Uid`, second column).
+    pub uid: u32,
+    /// Effective gid (status `Gid`, second column).
+    pub gid: u32,
+    pub nice: i32,
+    pub priority: i32,
+    pub threads: u32,
+    pub user_seconds: f64,
+    pub system_seconds: f64,
+    pub virtual_bytes: u64,
+    pub resident_bytes: u64,
+    /// status RssFile + RssShmem (kernels ≥ 4.5; 0 before).
+    pub shared_bytes: u64,
+    /// status VmHWM: the peak of resident_bytes.
+    pub peak_resident_bytes: u64,
+    pub minor_faults: u64,
+    pub major_faults: u64,
+    pub voluntary_context_switches: u64,
+    pub involuntary_context_switches: u64,
+    /// Bytes that reached storage (io read_bytes, write_bytes).
+    pub read_bytes: u64,
+    pub written_bytes: u64,
+    /// Bytes passed to read- and write-like syscalls (io rchar, wchar).
+    pub read_chars: u64,
+    pub written_chars: u64,
+    pub read_syscalls: u64,
+    pub write_syscalls: u64,
+    /// Entries of /proc/<pid>/fd.
+    pub open_fds: u32,
+    /// `None` unless details were asked for.
+    pub details: Option<ProcessDetails>,
+}
+
+/// `connection-kind`: what sort of endpoint a [`Connection`] is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionKind {
+    #[default]
+    Tcp,
+    Udp,
+    UnixStream,
+    UnixDatagram,
+    UnixSeqpacket,
+    Pipe,
+    Fifo,
+}
+
+impl ConnectionKind {
+    /// The WIT name (`tcp`, `unix-stream`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionKind::Tcp => "tcp",
+            ConnectionKind::Udp => "udp",
+            ConnectionKind::UnixStream => "unix-stream",
+            ConnectionKind::UnixDatagram => "unix-datagram",
+            ConnectionKind::UnixSeqpacket => "unix-seqpacket",
+            ConnectionKind::Pipe => "pipe",
+            ConnectionKind::Fifo => "fifo",
+        }
+    }
+}
+
+/// One socket, pipe or FIFO endpoint and the processes holding it
+/// (netlink sock_diag and /proc/<pid>/fd; see `sample::sockets`).
+///
+/// | kind | state | local-address / port | remote-address / port | peer-inode |
+/// |---|---|---|---|---|
+/// | tcp | `established`, `listen`, `time-wait`, … | address, port | address, port (`0.0.0.0`/`::`, 0 when none) | the other end's inode when it is on this host, else 0 |
+/// | udp | `established` (connected) or `unconnected` | address, port | address, port | as tcp, for connected sockets |
+/// | unix-* | `established`, `listen`, `connecting`, `unconnected` | the socket's path, `@name` (abstract), or "" | the peer's path when known | the peer socket's inode (kernel) |
+/// | pipe | `w:<pids> r:<pids>` (who holds which end) | "" | "" | the inode itself when both ends are held, else 0 |
+/// | fifo | as pipe | the FIFO's path | "" | as pipe |
+///
+/// Addresses are numeric (`127.0.0.1`, `::1`); IPv4-mapped IPv6 addresses
+/// (`::ffff:a.b.c.d`) are given as IPv4. `pids` is sorted and free of
+/// duplicates; it is empty for sockets no process holds (TIME_WAIT, not yet
+/// accepted) and for those of processes gomon may not inspect.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Connection {
+    pub kind: ConnectionKind,
+    pub state: String,
+    pub inode: u64,
+    pub local_address: String,
+    pub local_port: u16,
+    pub remote_address: String,
+    pub remote_port: u16,
+    pub peer_inode: u64,
+    pub pids: Vec<u32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

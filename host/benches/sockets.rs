@@ -1,0 +1,232 @@
+//! Socket discovery costs: a sock_diag TCP dump against reading and parsing
+//! /proc/net/tcp{,6}, the /proc/<pid>/fd walk, and a whole discovery; with
+//! this machine's sockets as they are, then with 2500 loopback TCP
+//! connections (5000 sockets) that the bench opens itself.
+//!
+//! ```sh
+//! cargo bench -p gomon --bench sockets            # default: 2500 pairs, 41 rounds
+//! cargo bench -p gomon --bench sockets -- 5000 61 # pairs, rounds
+//! ```
+//!
+//! Prints the median (and min, max) of each measurement and the ratio of
+//! /proc/net/tcp to sock_diag. Not a test: timings live in benches.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use gomon::sample::sockets::Discoverer;
+use gomon::sample::sockets::fds::{FdTable, FdWalker};
+use gomon::sample::sockets::netlink::{DiagSocket, Dump, Replies};
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
+    let pairs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2500);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(41);
+    raise_nofile(pairs * 2 + 256);
+
+    println!("socket discovery bench: {rounds} rounds each, medians (min … max)\n");
+    let mut bench = Bench::new();
+    bench.run("as the machine is", rounds);
+    let (listener, connections) = open_pairs(pairs);
+    bench.run(&format!("with {pairs} loopback TCP connections ({} sockets) more", pairs * 2), rounds);
+    drop((listener, connections));
+}
+
+struct Bench {
+    diag: DiagSocket,
+    replies: Replies,
+    proc_text: Vec<u8>,
+    proc_rows: Vec<ProcRow>,
+    walker: FdWalker,
+    table: FdTable,
+    discoverer: Discoverer,
+}
+
+impl Bench {
+    fn new() -> Self {
+        Bench {
+            diag: DiagSocket::open().expect("netlink sock_diag socket"),
+            replies: Replies::default(),
+            proc_text: Vec::with_capacity(1 << 20),
+            proc_rows: Vec::new(),
+            walker: FdWalker::new("/proc"),
+            table: FdTable::default(),
+            discoverer: Discoverer::new("/proc"),
+        }
+    }
+
+    fn run(&mut self, title: &str, rounds: usize) {
+        println!("== {title}");
+        // Interleave the two TCP readers round by round so that both see
+        // the same machine.
+        let mut diag = Vec::with_capacity(rounds);
+        let mut proc = Vec::with_capacity(rounds);
+        let (mut diag_count, mut proc_count) = (0, 0);
+        for _ in 0..rounds {
+            diag.push(time(|| {
+                self.replies.clear();
+                for dump in [Dump::Tcp4, Dump::Tcp6] {
+                    self.diag.dump(dump, &mut self.replies, None).expect("sock_diag dump");
+                }
+                diag_count = black_box(self.replies.inet.len());
+            }));
+            proc.push(time(|| {
+                self.proc_rows.clear();
+                for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+                    read_proc_net(file, &mut self.proc_text, &mut self.proc_rows);
+                }
+                proc_count = black_box(self.proc_rows.len());
+            }));
+        }
+        let (d, p) = (median(&mut diag), median(&mut proc));
+        println!("  sock_diag TCP dump (v4 + v6)        {}   {diag_count} sockets", summary(&mut diag));
+        println!("  /proc/net/tcp + tcp6, read + parse   {}   {proc_count} sockets", summary(&mut proc));
+        println!("  ratio /proc / sock_diag              {:.2}×", p.as_secs_f64() / d.as_secs_f64());
+
+        let mut dumps = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            dumps.push(time(|| {
+                self.replies.clear();
+                for dump in Dump::ALL {
+                    self.diag.dump(dump, &mut self.replies, None).expect("sock_diag dump");
+                }
+            }));
+        }
+        println!(
+            "  sock_diag all five dumps             {}   {} inet, {} unix",
+            summary(&mut dumps),
+            self.replies.inet.len(),
+            self.replies.unix.len()
+        );
+
+        let mut walks = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            walks.push(time(|| self.walker.walk(&mut self.table).expect("fd walk")));
+        }
+        let stats = self.table.stats;
+        println!(
+            "  /proc/<pid>/fd walk                  {}   {} processes ({} unreadable), {} fds",
+            summary(&mut walks),
+            stats.processes,
+            stats.unreadable,
+            stats.fds
+        );
+
+        let mut whole = Vec::with_capacity(rounds);
+        let mut connections = 0;
+        for _ in 0..rounds {
+            whole.push(time(|| {
+                connections = self.discoverer.discover().expect("discovery").connections.len();
+            }));
+        }
+        println!("  whole discovery                      {}   {connections} connections\n", summary(&mut whole));
+    }
+}
+
+fn time(mut f: impl FnMut()) -> Duration {
+    let started = Instant::now();
+    f();
+    started.elapsed()
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+fn summary(samples: &mut [Duration]) -> String {
+    let m = median(samples);
+    format!(
+        "{:>9.3} ms ({:.3} … {:.3})",
+        m.as_secs_f64() * 1e3,
+        samples[0].as_secs_f64() * 1e3,
+        samples[samples.len() - 1].as_secs_f64() * 1e3
+    )
+}
+
+/// Raises the soft RLIMIT_NOFILE to at least `want` (up to the hard limit).
+fn raise_nofile(want: usize) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: limit is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    let want = want as libc::rlim_t;
+    if limit.rlim_cur >= want {
+        return;
+    }
+    limit.rlim_cur = want.min(limit.rlim_max);
+    // SAFETY: as above.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    if limit.rlim_cur < want {
+        eprintln!("RLIMIT_NOFILE hard limit {} is below the {want} descriptors wanted", limit.rlim_max);
+    }
+}
+
+/// A listener and `pairs` connections to it, both ends held here.
+fn open_pairs(pairs: usize) -> (TcpListener, Vec<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("local address");
+    let mut streams = Vec::with_capacity(pairs * 2);
+    for _ in 0..pairs {
+        streams.push(TcpStream::connect(address).expect("connect"));
+        streams.push(listener.accept().expect("accept").0);
+    }
+    (listener, streams)
+}
+
+// ------------------------------------------ /proc/net/tcp, for comparison only
+
+/// What a /proc/net/tcp row gives that discovery needs.
+#[allow(dead_code)]
+struct ProcRow {
+    local: SocketAddr,
+    remote: SocketAddr,
+    state: u8,
+    uid: u32,
+    inode: u64,
+}
+
+fn read_proc_net(file: &str, buf: &mut Vec<u8>, rows: &mut Vec<ProcRow>) {
+    buf.clear();
+    File::open(file).and_then(|mut f| f.read_to_end(buf)).expect("read /proc/net/tcp");
+    let text = std::str::from_utf8(buf).expect("ASCII");
+    // "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
+    for line in text.lines().skip(1) {
+        let mut fields = line.split_ascii_whitespace();
+        let _sl = fields.next();
+        let (Some(local), Some(remote), Some(state)) = (fields.next(), fields.next(), fields.next()) else { continue };
+        let mut rest = fields.skip(3); // tx:rx, tr:when, retrnsmt
+        let (Some(uid), _timeout, Some(inode)) = (rest.next(), rest.next(), rest.next()) else { continue };
+        let (Some(local), Some(remote)) = (hex_endpoint(local), hex_endpoint(remote)) else { continue };
+        rows.push(ProcRow {
+            local,
+            remote,
+            state: u8::from_str_radix(state, 16).unwrap_or(0),
+            uid: uid.parse().unwrap_or(0),
+            inode: inode.parse().unwrap_or(0),
+        });
+    }
+}
+
+/// `0100007F:1F90` (IPv4, host-order words) or 32 hex digits then `:port`.
+fn hex_endpoint(text: &str) -> Option<SocketAddr> {
+    let (address, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| u32::from_str_radix(address.get(i * 8..i * 8 + 8)?, 16).ok();
+    let ip = match address.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(word(0)?.to_ne_bytes())),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for i in 0..4 {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&word(i)?.to_ne_bytes());
+            }
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}

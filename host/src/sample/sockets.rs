@@ -1,0 +1,442 @@
+//! Socket, pipe and FIFO discovery: who talks to whom.
+//!
+//! | step | source | module |
+//! |---|---|---|
+//! | TCP and UDP over IPv4 and IPv6, every state | netlink sock_diag (`inet_diag`) | [`netlink`], [`inet`] |
+//! | unix stream, datagram, seqpacket sockets, with peer inode and path | netlink sock_diag (`unix_diag`, `UDIAG_SHOW_PEER \| UDIAG_SHOW_NAME`) | [`netlink`], [`unix`] |
+//! | inode → processes; pipes and FIFOs with their read and write ends | `/proc/<pid>/fd/*`, `/proc/<pid>/fdinfo/*` | [`fds`] |
+//! | local TCP/UDP ends paired, unix peers named, pipes grouped | — | [`pair`] |
+//!
+//! Not `/proc/net/tcp*`: both walk the kernel's whole established hash, but
+//! sock_diag is cheaper, gives unix peers directly and needs no text
+//! parsing. Either way a dump costs milliseconds, and the fd walk costs more
+//! (it grows with the number of open descriptors on the host), so discovery
+//! runs on its own thread once per interval ([`SocketDiscovery`]) and a
+//! scrape only reads the last result ([`SocketDiscovery::latest`]).
+//!
+//! **Privileges.** sock_diag needs none: an unprivileged gomon sees every
+//! socket of its network namespace, with inode and uid. What it lacks is the
+//! holders: `/proc/<pid>/fd` of another user's process is unreadable without
+//! root or `CAP_SYS_PTRACE` (and `CAP_DAC_READ_SEARCH`), so those sockets
+//! have empty `pids` and those processes' pipes and FIFOs are missing
+//! ([`DiscoveryStats::processes_unreadable`] counts them). Sockets of other
+//! network namespaces (containers) are not dumped.
+//!
+//! **Failures.** A kernel without a dump (no `udp_diag`, IPv6 disabled)
+//! answers ENOENT (or EOPNOTSUPP, EAFNOSUPPORT): that dump is skipped from
+//! then on, with one warning. Any other failed dump is a warning each time
+//! (and the netlink socket is reopened); discovery fails as a whole only
+//! when no dump worked, the netlink socket cannot be opened, or the proc
+//! root cannot be listed, and then the previous connections are kept.
+//! [`SocketDiscovery`] logs warnings and failures itself (a failure once
+//! while it repeats, then the recovery) and keeps them in the snapshot.
+//!
+//! **Namespaces.** The dumps are of gomon's network namespace; the fd walk
+//! is of the pid namespace of `proc_root`. Run in a container, gomon needs
+//! the host's network namespace (and the host's /proc) to see the host.
+
+pub mod fds;
+pub mod inet;
+pub mod netlink;
+pub mod pair;
+pub mod unix;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::io;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::SampleError;
+pub use super::model::{Connection, ConnectionKind};
+use fds::{FdTable, FdWalker};
+use netlink::{DiagSocket, Dump, DumpError, Replies};
+
+/// At most this many skipped reply messages become warnings per discovery.
+const MAX_SKIPPED_WARNINGS: usize = 8;
+
+/// How discovery runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketConfig {
+    /// Where procfs is mounted (the `[sample] proc_root`).
+    pub proc_root: PathBuf,
+    /// How often the background thread discovers (the sample interval).
+    pub interval: Duration,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        SocketConfig { proc_root: PathBuf::from("/proc"), interval: Duration::from_secs(15) }
+    }
+}
+
+/// What one discovery cost and saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiscoveryStats {
+    /// The sock_diag dumps, together.
+    pub netlink: Duration,
+    /// The /proc/<pid>/fd walk.
+    pub fd_walk: Duration,
+    /// Pairing and building the records.
+    pub assemble: Duration,
+    /// TCP and UDP sockets dumped.
+    pub inet_sockets: usize,
+    /// Unix sockets dumped.
+    pub unix_sockets: usize,
+    /// Processes whose descriptors were read.
+    pub processes: usize,
+    /// Processes whose descriptors could not be read (permissions).
+    pub processes_unreadable: usize,
+    /// Descriptors looked at.
+    pub fds: usize,
+}
+
+/// The result of one discovery.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub connections: Vec<Connection>,
+    /// What was lost on the way (a skipped dump, an undecodable message).
+    pub warnings: Vec<SampleError>,
+    pub stats: DiscoveryStats,
+}
+
+/// Does one discovery at a time, synchronously; keeps its netlink socket and
+/// buffers from one to the next. [`SocketDiscovery`] runs one on a thread.
+pub struct Discoverer {
+    netlink: Option<DiagSocket>,
+    walker: FdWalker,
+    replies: Replies,
+    table: FdTable,
+    /// Dumps the kernel said it does not have; not asked again.
+    unsupported: Vec<Dump>,
+}
+
+impl Discoverer {
+    pub fn new(proc_root: impl Into<PathBuf>) -> Self {
+        Discoverer {
+            netlink: None,
+            walker: FdWalker::new(proc_root),
+            replies: Replies::default(),
+            table: FdTable::default(),
+            unsupported: Vec::new(),
+        }
+    }
+
+    /// The dumps skipped because the kernel does not offer them.
+    pub fn unsupported(&self) -> &[Dump] {
+        &self.unsupported
+    }
+
+    /// Dumps, walks /proc and pairs. See the module documentation for what
+    /// fails it.
+    pub fn discover(&mut self) -> Result<Discovery, SampleError> {
+        let mut warnings = Vec::new();
+        let mut stats = DiscoveryStats::default();
+
+        let started = Instant::now();
+        self.dump_all(&mut warnings)?;
+        stats.netlink = started.elapsed();
+        stats.inet_sockets = self.replies.inet.len();
+        stats.unix_sockets = self.replies.unix.len();
+
+        let started = Instant::now();
+        self.walker.walk(&mut self.table)?;
+        stats.fd_walk = started.elapsed();
+        stats.processes = self.table.stats.processes;
+        stats.processes_unreadable = self.table.stats.unreadable;
+        stats.fds = self.table.stats.fds;
+
+        let started = Instant::now();
+        let local = match interface_addresses() {
+            Ok(local) => local,
+            Err(source) => {
+                warnings.push(SampleError::Syscall { call: "getifaddrs", source });
+                HashSet::new()
+            }
+        };
+        let mut connections = Vec::new();
+        pair::assemble(&self.replies.inet, &self.replies.unix, &self.table, &local, &mut connections);
+        stats.assemble = started.elapsed();
+        Ok(Discovery { connections, warnings, stats })
+    }
+
+    /// Runs every supported dump into `self.replies`.
+    fn dump_all(&mut self, warnings: &mut Vec<SampleError>) -> Result<(), SampleError> {
+        self.replies.clear();
+        let mut socket = match self.netlink.take() {
+            Some(socket) => socket,
+            None => DiagSocket::open()
+                .map_err(|source| SampleError::Syscall { call: "socket(AF_NETLINK, NETLINK_SOCK_DIAG)", source })?,
+        };
+        let mut worked = 0;
+        let mut failure = None;
+        let mut healthy = true;
+        for dump in Dump::ALL {
+            if self.unsupported.contains(&dump) {
+                continue;
+            }
+            match socket.dump(dump, &mut self.replies, None) {
+                Ok(()) => worked += 1,
+                Err(e) if e.is_unsupported() => {
+                    self.unsupported.push(dump);
+                    warnings.push(SampleError::Syscall {
+                        call: dump.call(),
+                        source: io::Error::other(format!("{e}; the kernel has no such dump, skipped from now on")),
+                    });
+                }
+                Err(e) => {
+                    // The socket may hold the rest of the failed reply:
+                    // open a fresh one next time.
+                    if matches!(e, DumpError::Io(_) | DumpError::Malformed(_)) {
+                        healthy = false;
+                    }
+                    let e = SampleError::Syscall { call: dump.call(), source: e.into_io() };
+                    match failure {
+                        None => failure = Some(e),
+                        Some(_) => warnings.push(e),
+                    }
+                }
+            }
+        }
+        if healthy {
+            self.netlink = Some(socket);
+        }
+        for skipped in self.replies.skipped.iter().take(MAX_SKIPPED_WARNINGS) {
+            warnings.push(SampleError::Syscall {
+                call: "sock_diag",
+                source: io::Error::new(io::ErrorKind::InvalidData, format!("skipped {skipped}")),
+            });
+        }
+        match failure {
+            Some(e) if worked == 0 => Err(e),
+            Some(e) => {
+                warnings.push(e);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// The addresses of this host's interfaces (getifaddrs).
+pub fn interface_addresses() -> io::Result<HashSet<IpAddr>> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: list is a valid out-pointer; freed below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut addresses = HashSet::new();
+    let mut cursor = list;
+    while !cursor.is_null() {
+        // SAFETY: cursor is a node of the list getifaddrs returned.
+        let entry = unsafe { &*cursor };
+        if !entry.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points at a sockaddr whose family says which
+            // larger struct it is.
+            unsafe {
+                match i32::from((*entry.ifa_addr).sa_family) {
+                    libc::AF_INET => {
+                        let sin = &*(entry.ifa_addr as *const libc::sockaddr_in);
+                        // s_addr holds the address in network order: its bytes as stored.
+                        addresses.insert(IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()));
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*(entry.ifa_addr as *const libc::sockaddr_in6);
+                        addresses.insert(IpAddr::from(sin6.sin6_addr.s6_addr));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        cursor = entry.ifa_next;
+    }
+    // SAFETY: list came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    Ok(addresses)
+}
+
+/// The last discovery as [`SocketDiscovery::latest`] gives it.
+#[derive(Debug, Default)]
+pub struct SocketSnapshot {
+    /// From the last discovery that succeeded (empty before the first).
+    pub connections: Arc<Vec<Connection>>,
+    /// When those connections were taken (the start of that discovery).
+    pub taken_at: Option<SystemTime>,
+    /// When the last discovery, successful or not, started.
+    pub attempted_at: Option<SystemTime>,
+    /// How long the last discovery took (for
+    /// `gomon_collector_duration_seconds{collector="sockets"}`).
+    pub duration: Duration,
+    /// Why the last discovery failed; `None` if it succeeded.
+    pub error: Option<SampleError>,
+    /// What the last discovery lost without failing.
+    pub warnings: Vec<SampleError>,
+    /// Phases and counts of the last discovery that succeeded.
+    pub stats: DiscoveryStats,
+    /// Discoveries attempted, and how many of them failed, since start.
+    pub attempts: u64,
+    pub failures: u64,
+}
+
+struct Shared {
+    engine: Mutex<Discoverer>,
+    latest: Mutex<Arc<SocketSnapshot>>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    /// One discovery, stored as the latest. Never two at once.
+    fn run_once(&self) -> Arc<SocketSnapshot> {
+        let mut engine = lock(&self.engine);
+        let attempted_at = SystemTime::now();
+        let started = Instant::now();
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.discover())).unwrap_or_else(|_| {
+                Err(SampleError::Syscall { call: "socket discovery", source: io::Error::other("panicked") })
+            });
+        let duration = started.elapsed();
+        drop(engine);
+        let mut latest = lock(&self.latest);
+        let previous = Arc::clone(&latest);
+        let snapshot = match result {
+            Ok(discovery) => SocketSnapshot {
+                connections: Arc::new(discovery.connections),
+                taken_at: Some(attempted_at),
+                attempted_at: Some(attempted_at),
+                duration,
+                error: None,
+                warnings: discovery.warnings,
+                stats: discovery.stats,
+                attempts: previous.attempts + 1,
+                failures: previous.failures,
+            },
+            Err(error) => SocketSnapshot {
+                connections: Arc::clone(&previous.connections),
+                taken_at: previous.taken_at,
+                attempted_at: Some(attempted_at),
+                duration,
+                error: Some(error),
+                warnings: Vec::new(),
+                stats: previous.stats,
+                attempts: previous.attempts + 1,
+                failures: previous.failures + 1,
+            },
+        };
+        log(&previous, &snapshot);
+        let snapshot = Arc::new(snapshot);
+        *latest = Arc::clone(&snapshot);
+        snapshot
+    }
+}
+
+/// Logs what a discovery lost, a failure (once while it repeats), and the
+/// recovery after one.
+fn log(previous: &SocketSnapshot, now: &SocketSnapshot) {
+    for warning in &now.warnings {
+        tracing::warn!(error = %warning, "Socket discovery lost part of its result.");
+    }
+    match (&previous.error, &now.error) {
+        (Some(before), Some(error)) if before.to_string() == error.to_string() => {}
+        (_, Some(error)) => {
+            tracing::warn!(error = %error, "Socket discovery failed; keeping the previous connections.")
+        }
+        (Some(_), None) => tracing::info!("Socket discovery recovered."),
+        (None, None) => {}
+    }
+}
+
+/// Socket discovery in the background: one discovery as soon as it starts,
+/// then one per interval (on a fixed cadence; a discovery that overruns
+/// skips the ticks it missed). Stopped and joined on drop.
+pub struct SocketDiscovery {
+    shared: Arc<Shared>,
+    interval: Duration,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SocketDiscovery {
+    /// Starts the `gomon-sockets` thread.
+    pub fn start(config: SocketConfig) -> io::Result<Self> {
+        let mut discovery = Self::manual(config);
+        let shared = Arc::clone(&discovery.shared);
+        let interval = discovery.interval.max(Duration::from_millis(10));
+        let thread = std::thread::Builder::new().name("gomon-sockets".into()).spawn(move || run(shared, interval))?;
+        discovery.thread = Some(thread);
+        Ok(discovery)
+    }
+
+    /// No thread: discoveries happen only on [`discover_now`](Self::discover_now).
+    pub fn manual(config: SocketConfig) -> Self {
+        SocketDiscovery {
+            shared: Arc::new(Shared {
+                engine: Mutex::new(Discoverer::new(config.proc_root)),
+                latest: Mutex::new(Arc::new(SocketSnapshot::default())),
+                stop: Mutex::new(false),
+                wake: Condvar::new(),
+            }),
+            interval: config.interval,
+            thread: None,
+        }
+    }
+
+    /// The last result; cheap (an `Arc` clone), never blocks on a discovery.
+    pub fn latest(&self) -> Arc<SocketSnapshot> {
+        Arc::clone(&lock(&self.shared.latest))
+    }
+
+    /// Discovers now, in the caller's thread (waiting for a background
+    /// discovery in progress to finish first), and returns the new latest.
+    pub fn discover_now(&self) -> Arc<SocketSnapshot> {
+        self.shared.run_once()
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+}
+
+impl Drop for SocketDiscovery {
+    fn drop(&mut self) {
+        *lock(&self.shared.stop) = true;
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(shared: Arc<Shared>, interval: Duration) {
+    let mut next = Instant::now();
+    loop {
+        shared.run_once();
+        let now = Instant::now();
+        next += interval;
+        if next <= now {
+            // Overran: skip the missed ticks, keep the cadence.
+            let behind = now.duration_since(next).as_nanos() / interval.as_nanos().max(1);
+            next += interval * (u32::try_from(behind).unwrap_or(u32::MAX - 1) + 1);
+        }
+        let mut stop = lock(&shared.stop);
+        loop {
+            if *stop {
+                return;
+            }
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            stop =
+                shared.wake.wait_timeout(stop, next - now).map(|(guard, _)| guard).unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}
