@@ -38,6 +38,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("io", "probe-io"),
     ("network", "probe-network"),
     ("graph", "probe-graph"),
+    ("process", "probe-process"),
 ];
 
 /// The target the built-in probes are compiled for; `wit-component` makes
@@ -46,7 +47,7 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// The paths under `probes/` that the built-in probes are made of.
 const PROBE_SOURCES: &[&str] =
-    &["Cargo.toml", "Cargo.lock", ".cargo", "sdk", "system", "filesystem", "io", "network", "graph"];
+    &["Cargo.toml", "Cargo.lock", ".cargo", "sdk", "system", "filesystem", "io", "network", "graph", "process"];
 
 fn main() -> Result<()> {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?);

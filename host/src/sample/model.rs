@@ -339,7 +339,11 @@ pub struct Process {
     pub peak_resident_bytes: u64,
     pub minor_faults: u64,
     pub major_faults: u64,
+    /// status voluntary_ctxt_switches: of the main thread only (the kernel
+    /// counts them per thread; summing them would mean reading every
+    /// /proc/<pid>/task/<tid>/status).
     pub voluntary_context_switches: u64,
+    /// status nonvoluntary_ctxt_switches, of the main thread only.
     pub involuntary_context_switches: u64,
     /// Bytes that reached storage (io read_bytes, write_bytes).
     pub read_bytes: u64,

@@ -12,6 +12,8 @@
 //! ```
 //!
 //! Zombies and kernel threads have no `Vm*`/`Rss*` lines; those are 0.
+//! Memory lines are of the whole process (its address space); the context
+//! switches are of the main thread only: the kernel counts them per thread.
 
 use super::num::{parse_u64, show, words};
 use crate::sample::error::ParseError;
@@ -53,11 +55,11 @@ pub fn parse_pid_status(text: &[u8]) -> Result<PidStatus, ParseError> {
             b"RssFile" => status.shared_bytes += kilobytes(value, n, "RssFile")?,
             // status RssShmem: resident shared memory (shmem, tmpfs, anonymous shared), kB (4.5+).
             b"RssShmem" => status.shared_bytes += kilobytes(value, n, "RssShmem")?,
-            // status voluntary_ctxt_switches: the task gave up the CPU (blocked).
+            // status voluntary_ctxt_switches: the main thread gave up the CPU (blocked).
             b"voluntary_ctxt_switches" => {
                 status.voluntary_context_switches = number(value, n, "voluntary_ctxt_switches")?
             }
-            // status nonvoluntary_ctxt_switches: the scheduler took the CPU away.
+            // status nonvoluntary_ctxt_switches: the scheduler took the CPU from the main thread.
             b"nonvoluntary_ctxt_switches" => {
                 status.involuntary_context_switches = number(value, n, "nonvoluntary_ctxt_switches")?
             }
