@@ -4,7 +4,10 @@
 Starts the release gomon and prometheus-node-exporter on loopback, scrapes each
 `/metrics` N times, interleaved, with one keep-alive `requests.Session` per target and
 Prometheus' own request headers, and reports gomon / node_exporter ratios from the same
-run: latency p50 and p99, CPU seconds per scrape, RSS, series count and body size.
+run: latency p50 and p99, CPU seconds per scrape, RSS, series count and body size. Also
+gomon's RSS on a first start (cold compile of the built-in probes) and with a warm compile
+cache, and the CPU of one sampling cycle, added to gomon's CPU per scrape for a like-for-like
+comparison with node_exporter (which collects on every scrape).
 
 Run from the repository root after `./run-tests` (or `cargo build --release -p gomon`
 and creating .venv):
@@ -36,6 +39,7 @@ from e2e_helpers import (  # noqa: E402
     free_port,
     new_session,
     rss_bytes,
+    wait_until,
 )
 
 SCRAPE_HEADERS = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
@@ -86,7 +90,8 @@ class Target:
         return r.text
 
 
-def run_pass(label: str, gomon: GomonProcess, node: Target, n: int, warmup: int) -> dict:
+def run_pass(label: str, gomon: GomonProcess, node: Target, n: int, warmup: int,
+             cycle_cpu: float | None = None) -> dict:
     g = Target("gomon", gomon.url(), gomon.pid, gomon.session)
     node.latencies = []
     for _ in range(warmup):
@@ -120,6 +125,10 @@ def run_pass(label: str, gomon: GomonProcess, node: Target, n: int, warmup: int)
     row("latency p99 (ms)", percentile(g.latencies, 99) * 1e3, percentile(node.latencies, 99) * 1e3, "{:.3f}")
     row("latency mean (ms)", statistics.fmean(g.latencies) * 1e3, statistics.fmean(node.latencies) * 1e3, "{:.3f}")
     row("CPU per scrape (ms)", cpu["gomon"] * 1e3, cpu["node"] * 1e3, "{:.3f}")
+    if cycle_cpu is not None:
+        # node_exporter collects on every scrape; gomon's scrape serves a cached sample, so
+        # add one whole sampling cycle to compare like with like.
+        row("CPU per scrape + 1 cycle (ms)", (cpu["gomon"] + cycle_cpu) * 1e3, cpu["node"] * 1e3, "{:.3f}")
     row("RSS after run (MiB)", rss_bytes(g.pid) / 2**20, rss_bytes(node.pid) / 2**20, "{:.1f}")
     row("peak RSS (MiB)", vm_hwm(g.pid) / 2**20, vm_hwm(node.pid) / 2**20, "{:.1f}")
     node_text = node.text_body()
@@ -140,10 +149,10 @@ def print_pass(result: dict, n: int) -> None:
     print()
     print(f"## {result['label']}  (N={n} scrapes each, interleaved, {result['wall']:.1f}s wall)")
     print()
-    print(f"| {'metric':<28} | {'gomon':>12} | {'node_exporter':>13} | {'gomon/node':>10} |")
-    print(f"|{'-' * 30}|{'-' * 14}|{'-' * 15}|{'-' * 12}|")
+    print(f"| {'metric':<29} | {'gomon':>12} | {'node_exporter':>13} | {'gomon/node':>10} |")
+    print(f"|{'-' * 31}|{'-' * 14}|{'-' * 15}|{'-' * 12}|")
     for metric, gv, nv, ratio in result["rows"]:
-        print(f"| {metric:<28} | {gv:>12} | {nv:>13} | {ratio:>10} |")
+        print(f"| {metric:<29} | {gv:>12} | {nv:>13} | {ratio:>10} |")
     print()
     print(f"served as: gomon {result['content_types'][0]!r}; node_exporter {result['content_types'][1]!r}")
     cs = result["cycle_seconds"]
@@ -151,6 +160,91 @@ def print_pass(result: dict, n: int) -> None:
         f"gomon ran {result['cycles']:.0f} sampling cycle(s) during the pass"
         + (f"; its last cycle took {cs * 1e3:.3f} ms (gomon_sample_duration_seconds)" if cs is not None else "")
     )
+
+
+def settle_rss(gomon: GomonProcess, scrapes: int) -> tuple[int, int]:
+    """RSS and peak RSS of gomon after `scrapes` scrapes."""
+    for _ in range(scrapes):
+        r = gomon.get("/metrics", headers=SCRAPE_HEADERS, timeout=30)
+        r.raise_for_status()
+    return rss_bytes(gomon.pid), vm_hwm(gomon.pid)
+
+
+def measure_rss_cold_and_warm(tmp: Path, state: Path, interval: str, scrapes: int) -> dict:
+    """gomon's RSS on a first start (empty state dir: the built-in probes are compiled)
+    and on a second start with the same state dir (the compile cache is warm: the
+    steady state of an installed gomon). Leaves `state` with a warm cache."""
+    out = {}
+    for phase in ("cold", "warm"):
+        g = GomonProcess(tmp / f"rss-{phase}", state_dir=state, interval=interval)
+        try:
+            origins = [line for line in g.stderr_text().splitlines() if "Probe loaded." in line]
+            out[phase] = (*settle_rss(g, scrapes), origins)
+        finally:
+            g.stop()
+    return out
+
+
+def samples_total(g: GomonProcess) -> float:
+    s = Scrape.parse(g.get("/metrics", headers={"Accept": "text/plain"}, timeout=30).text)
+    return sum(v for _, v in s.series("gomon_samples_total"))
+
+
+def measure_cycle_cpu(tmp: Path, state: Path, seconds: float) -> dict:
+    """CPU seconds of one sampling cycle: gomon at --interval 100ms with no scrapes for
+    `seconds`, its CPU time divided by the cycles it ran (gomon_samples_total). Also the
+    same at --interval 1h (no cycles) for gomon's idle background, subtracted per cycle."""
+    result = {}
+    for label, interval in (("idle", "1h"), ("100ms", "100ms")):
+        g = GomonProcess(tmp / f"cycle-{label}", state_dir=state, interval=interval)
+        try:
+            # Start-up (the probe directory is read on a background thread) is over first.
+            wait_until(lambda: "Watching the probe directory" in g.stderr_text(), 30,
+                       "gomon to watch its probe directory", describe=g.describe)
+            n0 = samples_total(g)
+            c0, t0 = cpu_seconds(g.pid), time.monotonic()
+            time.sleep(seconds)
+            c1, t1 = cpu_seconds(g.pid), time.monotonic()
+            n1 = samples_total(g)
+        finally:
+            g.stop()
+        result[label] = {"cpu": c1 - c0, "wall": t1 - t0, "cycles": n1 - n0}
+    idle_rate = result["idle"]["cpu"] / result["idle"]["wall"]
+    busy = result["100ms"]
+    cycles = max(busy["cycles"], 1)
+    result["per_cycle_raw"] = busy["cpu"] / cycles
+    result["per_cycle"] = max(busy["cpu"] - idle_rate * busy["wall"], 0.0) / cycles
+    result["idle_rate"] = idle_rate
+    return result
+
+
+def print_rss(rss: dict) -> None:
+    print()
+    print("## gomon RSS: first start vs a start with a warm compile cache")
+    print()
+    print(f"| {'start':<44} | {'RSS (MiB)':>9} | {'peak RSS (MiB)':>14} |")
+    print(f"|{'-' * 46}|{'-' * 11}|{'-' * 16}|")
+    names = {"cold": "first start (empty state dir: compiles)", "warm": "second start (compile cache warm)"}
+    for phase in ("cold", "warm"):
+        rss_b, hwm, origins = rss[phase]
+        print(f"| {names[phase]:<44} | {rss_b / 2**20:>9.1f} | {hwm / 2**20:>14.1f} |")
+    print()
+    cached = {phase: sum("cached=true" in line for line in rss[phase][2]) for phase in rss}
+    print(f"built-in probes loaded from the compile cache: cold start {cached['cold']}, warm start {cached['warm']}; "
+          "both passes below run with the warm cache (the steady state of an installed gomon).")
+
+
+def print_cycle(cycle: dict, seconds: float) -> None:
+    busy, idle = cycle["100ms"], cycle["idle"]
+    print()
+    print("## gomon CPU per sampling cycle (no scrapes)")
+    print()
+    print(f"- --interval 100ms for {busy['wall']:.1f} s: {busy['cpu'] * 1e3:.0f} ms CPU over {busy['cycles']:.0f} cycles "
+          f"= {cycle['per_cycle_raw'] * 1e3:.3f} ms per cycle")
+    print(f"- idle background (--interval 1h for {idle['wall']:.1f} s, {idle['cycles']:.0f} cycles: epoch ticker, "
+          f"probe-directory watch): {cycle['idle_rate'] * 1e3:.3f} ms CPU per second")
+    print(f"- one sampling cycle, idle background subtracted: {cycle['per_cycle'] * 1e3:.3f} ms "
+          "(added to gomon's CPU per scrape in the row 'CPU per scrape + 1 cycle')")
 
 
 def main() -> int:
@@ -161,6 +255,9 @@ def main() -> int:
     ap.add_argument("--gomon", default=os.environ.get("GOMON_BIN", root / "target/release/gomon"))
     ap.add_argument("--node-exporter", default="/usr/bin/prometheus-node-exporter")
     ap.add_argument("--interval", default="15s", help="gomon --interval (default 15s, its default)")
+    ap.add_argument("--cycle-seconds", type=float, default=20,
+                    help="how long to run gomon at --interval 100ms (and idle) to measure one cycle's CPU "
+                         "(default 20; CPU time is read in 10 ms clock ticks)")
     args = ap.parse_args()
     os.environ["GOMON_BIN"] = str(args.gomon)
 
@@ -170,8 +267,11 @@ def main() -> int:
     print("  only when the sample is older than 1.5 intervals); node_exporter reads /proc and /sys")
     print("  on every scrape. So 'CPU per scrape' for gomon is encoding + TLS + the background")
     print("  cycles that fell inside the run, spread over N; for node_exporter it is a full collection.")
-    print("- gomon has no mode that samples on every scrape; the cost of one sampling cycle is")
-    print("  reported below from its own gomon_sample_duration_seconds gauge instead.")
+    print("- gomon has no mode that samples on every scrape; the CPU of one sampling cycle is")
+    print("  measured separately (--interval 100ms, no scrapes) and added to gomon's CPU per scrape")
+    print("  in the row 'CPU per scrape + 1 cycle', the like-for-like figure against node_exporter.")
+    print("- RSS is reported for a first start (compiles the built-in probes) and a start with a warm")
+    print("  compile cache; the passes run with the warm cache, as an installed gomon does.")
     print("- Both get Prometheus' Accept and Accept-Encoding: gzip headers; gomon over HTTPS")
     print("  (one TLS handshake, then keep-alive) in pass 1, plain HTTP in pass 2; node_exporter")
     print("  always plain HTTP with Debian's default collectors (it exposes far more series).")
@@ -186,10 +286,16 @@ def main() -> int:
             node_url = f"http://127.0.0.1:{node_port}/metrics"
             node_service.wait_http(node_url, timeout=30)
             node = Target("node", node_url, node_service.proc.pid, new_session())
+            state = tmp / "state"
+            rss = measure_rss_cold_and_warm(tmp, state, args.interval, args.warmup)
+            print_rss(rss)
+            cycle = measure_cycle_cpu(tmp, state, args.cycle_seconds)
+            print_cycle(cycle, args.cycle_seconds)
             for label, extra in (("pass 1: gomon over HTTPS", {}), ("pass 2: gomon --plain-http", {"plain_http": True})):
-                gomon = GomonProcess(tmp / label.split(":")[0].replace(" ", ""), interval=args.interval, **extra)
+                gomon = GomonProcess(tmp / label.split(":")[0].replace(" ", ""), interval=args.interval,
+                                     state_dir=state, **extra)
                 try:
-                    result = run_pass(label, gomon, node, args.n, args.warmup)
+                    result = run_pass(label, gomon, node, args.n, args.warmup, cycle["per_cycle"])
                 finally:
                     gomon.stop()
                 print_pass(result, args.n)
