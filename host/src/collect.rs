@@ -12,9 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use gomon_sink_prometheus::MetricFamily;
 use tokio::sync::{Notify, watch};
 
+use crate::runtime::bindings::types::Capability;
 use crate::runtime::bindings::types::Snapshot;
 use crate::runtime::{ProbeSet, ProbeSummary};
-use crate::runtime::bindings::types::Capability;
 use crate::sample::Sampler;
 use crate::sample::sockets::SocketDiscovery;
 use crate::snapshot;
@@ -83,14 +83,22 @@ impl Collector {
         // Processes and connections only when a probe will read them.
         let (wants_processes, wants_details, wants_connections) = {
             let probes = self.probes.lock().unwrap_or_else(|e| e.into_inner());
-            (probes.needs(Capability::Processes), probes.needs(Capability::ProcessDetails), probes.needs(Capability::Connections))
+            (
+                probes.needs(Capability::Processes),
+                probes.needs(Capability::ProcessDetails),
+                probes.needs(Capability::Connections),
+            )
         };
         if wants_processes {
             let sample = timed(&mut runs, "process", || self.sampler.processes(wants_details));
             let connections = match (&self.sockets, wants_connections) {
                 (Some(sockets), true) => {
                     let latest = sockets.latest();
-                    runs.push(CollectorRun { name: "sockets", duration: latest.duration, success: latest.error.is_none() });
+                    runs.push(CollectorRun {
+                        name: "sockets",
+                        duration: latest.duration,
+                        success: latest.error.is_none(),
+                    });
                     latest.connections.clone()
                 }
                 _ => Default::default(),

@@ -53,9 +53,10 @@ fn process(mut p: model::Process) -> wit::Process {
         model::ProcessState::Idle => wit::ProcessState::Idle,
         model::ProcessState::Other => wit::ProcessState::Other,
     };
-    let details = p.details.take().map(|d| {
-        mirror!(d => wit::ProcessDetails { executable, working_directory, command_line, user })
-    });
+    let details = p
+        .details
+        .take()
+        .map(|d| mirror!(d => wit::ProcessDetails { executable, working_directory, command_line, user }));
     mirror!(p => wit::Process {
         pid, ppid, process_group, session, comm, kernel_thread, start_time_seconds, uid, gid, nice,
         priority, threads, user_seconds, system_seconds, virtual_bytes, resident_bytes, shared_bytes,

@@ -9,8 +9,8 @@ use tokio::sync::watch;
 use gomon::config::{Config, LogFormat};
 use gomon::runtime::reload::Reloader;
 use gomon::runtime::{ProbeSet, RuntimeOptions, probe::Limits};
-use gomon::serve::{self, AppState, tls};
 use gomon::sample::sockets::{SocketConfig, SocketDiscovery};
+use gomon::serve::{self, AppState, tls};
 use gomon::{collect, sample::Sampler};
 
 pub fn init_logging(config: &Config) {
@@ -61,9 +61,10 @@ async fn collector(config: Config) -> anyhow::Result<()> {
     let probes_for_http = probes.clone();
     let sampler = Sampler::new(config.sample.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let sockets = SocketDiscovery::start(SocketConfig { proc_root: config.sample.proc_root.clone(), interval: config.interval })
-        .map_err(|e| tracing::warn!("Socket discovery not started; no connections will be seen: {e}"))
-        .ok();
+    let sockets =
+        SocketDiscovery::start(SocketConfig { proc_root: config.sample.proc_root.clone(), interval: config.interval })
+            .map_err(|e| tracing::warn!("Socket discovery not started; no connections will be seen: {e}"))
+            .ok();
     let collector = collect::Collector::new(sampler, sockets, probes.clone());
     let schedule = collect::start(collector, config.interval, shutdown_rx.clone());
 
@@ -75,7 +76,13 @@ async fn collector(config: Config) -> anyhow::Result<()> {
     Reloader::new(dir, probes).spawn(move || stop.load(Ordering::Relaxed), move || on_change.request_cycle());
 
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let state = Arc::new(AppState { schedule, probes: probes_for_http, http: Default::default(), scheme, interval: config.interval });
+    let state = Arc::new(AppState {
+        schedule,
+        probes: probes_for_http,
+        http: Default::default(),
+        scheme,
+        interval: config.interval,
+    });
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(url = %format!("{scheme}://{local}/metrics"), interval = ?config.interval, "Serving metrics.");
     if let Some((paths, _)) = &tls {

@@ -5,7 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use gomon::config::Config;
 use gomon::runtime::bindings::types::Capability;
 use gomon::runtime::{ALL_CAPABILITIES, DEFAULT_GRANTS, builtin, capability_from_name, restrict};
+use std::io::Write;
+
 use gomon::sample::Sampler;
+use gomon::sample::sockets::Discoverer;
 use gomon::snapshot;
 
 /// Samples once and prints the snapshot, restricted to `grants` or to what
@@ -36,8 +39,30 @@ pub fn print(config: &Config, grants: &[String], probe: Option<&str>) -> anyhow:
     for warning in sampler.take_warnings() {
         eprintln!("gomon: warning: {warning}");
     }
-    let full = snapshot::build(taken_at, system, filesystems, disks, interfaces);
+    let mut full = snapshot::build(taken_at, system, filesystems, disks, interfaces);
+    if granted.contains(&Capability::Processes) {
+        let details = granted.contains(&Capability::ProcessDetails);
+        let processes = sampler.processes(details).map_err(|e| eprintln!("gomon: processes: {e}")).map(|s| s.processes);
+        let connections = if granted.contains(&Capability::Connections) {
+            match Discoverer::new(config.sample.proc_root.clone()).discover() {
+                Ok(discovery) => discovery.connections,
+                Err(e) => {
+                    eprintln!("gomon: connections: {e}");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        snapshot::add_processes(&mut full, processes.unwrap_or_default(), &connections);
+    }
     let view = restrict(&full, &granted);
-    println!("{}", serde_json::to_string_pretty(&*view)?);
-    Ok(())
+    let mut out = std::io::stdout().lock();
+    let written =
+        serde_json::to_writer_pretty(&mut out, &*view).map_err(std::io::Error::from).and_then(|()| writeln!(out));
+    match written {
+        // `gomon snapshot | head` is fine.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

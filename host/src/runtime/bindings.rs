@@ -22,11 +22,11 @@ pub mod graph_world {
 }
 
 pub use exports::gomon::probe::metrics;
-pub use graph_world::exports::gomon::probe::topology;
-pub use graph_world::{Graph as GraphWorld, GraphPre};
 pub use exports::gomon::probe::probe;
 pub use gomon::probe::host;
 pub use gomon::probe::types;
+pub use graph_world::exports::gomon::probe::topology;
+pub use graph_world::{Graph as GraphWorld, GraphPre};
 
 /// The contract version this host implements (the WIT package version).
 pub const CONTRACT_VERSION: &str = "0.1.0";

@@ -3,6 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -12,8 +13,9 @@ use wasmtime::{Config, Engine};
 /// How often the epoch advances. A call's deadline is a number of ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Builds the engine: epoch interruption on, conservative memory settings.
-pub fn new_engine() -> anyhow::Result<Engine> {
+/// Builds the engine (epoch interruption on, conservative memory settings)
+/// and the ticker that advances its epoch while guest code runs.
+pub fn new_engine() -> anyhow::Result<(Engine, Arc<Ticker>)> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -24,22 +26,64 @@ pub fn new_engine() -> anyhow::Result<Engine> {
     config.memory_guard_size(2 << 20);
     config.memory_may_move(true);
     let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("cannot create the WebAssembly engine: {e:#}"))?;
-    start_ticker(Engine::weak(&engine));
-    Ok(engine)
+    let ticker = Arc::new(Ticker::default());
+    ticker.clone().start(Engine::weak(&engine));
+    Ok((engine, ticker))
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
-fn start_ticker(engine: wasmtime::EngineWeak) {
-    std::thread::Builder::new()
-        .name("gomon-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = engine.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("cannot start the epoch ticker thread");
+/// Advances the engine's epoch every [`EPOCH_TICK`], but only while some
+/// guest call is running: an idle gomon does not wake up 100 times a second.
+#[derive(Default)]
+pub struct Ticker {
+    busy: Mutex<usize>,
+    wake: Condvar,
+}
+
+/// Marks a guest call in progress; the ticker runs until every guard is gone.
+pub struct Busy<'a>(&'a Ticker);
+
+impl Ticker {
+    /// Marks the start of a guest call.
+    pub fn enter(&self) -> Busy<'_> {
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.wake.notify_one();
+        Busy(self)
+    }
+
+    fn start(self: Arc<Self>, engine: wasmtime::EngineWeak) {
+        std::thread::Builder::new()
+            .name("gomon-epoch".into())
+            .spawn(move || {
+                loop {
+                    {
+                        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+                        while *busy == 0 {
+                            // Wake now and then to notice the engine is gone.
+                            busy = self
+                                .wake
+                                .wait_timeout(busy, Duration::from_secs(1))
+                                .unwrap_or_else(|e| e.into_inner())
+                                .0;
+                            if *busy == 0 && engine.upgrade().is_none() {
+                                return;
+                            }
+                        }
+                    }
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .expect("cannot start the epoch ticker thread");
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+    }
 }
 
 /// Compiled components on disk, keyed by the component's bytes and by

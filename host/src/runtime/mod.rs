@@ -135,6 +135,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// probe never holds up the running ones.
 pub struct Loader {
     engine: Engine,
+    ticker: Arc<engine::Ticker>,
     linker: Linker<ProbeState>,
     cache: ComponentCache,
     options: RuntimeOptions,
@@ -143,11 +144,11 @@ pub struct Loader {
 impl Loader {
     /// A loader with a new engine.
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
-        let engine = engine::new_engine()?;
+        let (engine, ticker) = engine::new_engine()?;
         let mut linker = Linker::new(&engine);
         probe::link(&mut linker)?;
         let cache = ComponentCache::new(options.cache_dir.clone());
-        Ok(Loader { engine, linker, cache, options })
+        Ok(Loader { engine, ticker, linker, cache, options })
     }
 
     /// The configuration of a probe by name (defaults when absent).
@@ -171,7 +172,8 @@ impl Loader {
                 World::Graph => bindings::GraphPre::new(pre).map(Pre::Graph),
             })
             .map_err(|e| fail(format!("cannot be linked: {e:#}")))?;
-        let mut instance = Instance::new(label, self.engine.clone(), pre, self.options.limits.clone());
+        let mut instance =
+            Instance::new(label, self.engine.clone(), self.ticker.clone(), pre, self.options.limits.clone());
         let info = instance.describe().map_err(|e| fail(format!("describe failed: {e}")))?;
         check_name(&info.name).map_err(fail)?;
         let fail = |reason: String| LoadError::new(format!("{} ({label})", info.name), reason);

@@ -14,7 +14,7 @@ use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{self, GraphPre, GraphWorld, Measure, MeasurePre, host, topology, types};
-use super::engine::EPOCH_TICK;
+use super::engine::{EPOCH_TICK, Ticker};
 
 /// Per-probe limits.
 #[derive(Debug, Clone)]
@@ -216,7 +216,11 @@ impl Bindings {
 
     // The generated bindings take `&Vec`.
     #[allow(clippy::ptr_arg)]
-    fn configure(&self, store: &mut Store<ProbeState>, settings: &Vec<(String, String)>) -> wasmtime::Result<Result<(), String>> {
+    fn configure(
+        &self,
+        store: &mut Store<ProbeState>,
+        settings: &Vec<(String, String)>,
+    ) -> wasmtime::Result<Result<(), String>> {
         match self {
             Bindings::Measure(b) => b.gomon_probe_probe().call_configure(store, settings),
             Bindings::Graph(b) => b.gomon_probe_probe().call_configure(store, settings),
@@ -234,6 +238,7 @@ struct Live {
 pub struct Instance {
     name: Arc<str>,
     engine: Engine,
+    ticker: Arc<Ticker>,
     pre: Pre,
     limits: Limits,
     /// `None` until the host knows the probe's name and so its settings;
@@ -244,8 +249,8 @@ pub struct Instance {
 
 impl Instance {
     /// Prepares a probe; no guest code runs yet.
-    pub fn new(name: &str, engine: Engine, pre: Pre, limits: Limits) -> Self {
-        Instance { name: name.into(), engine, pre, limits, settings: None, live: None }
+    pub fn new(name: &str, engine: Engine, ticker: Arc<Ticker>, pre: Pre, limits: Limits) -> Self {
+        Instance { name: name.into(), engine, ticker, pre, limits, settings: None, live: None }
     }
 
     /// Sets the limits for the next calls (and the memory limit of the next instance).
@@ -293,7 +298,11 @@ impl Instance {
     }
 
     /// Calls `draw`.
-    pub fn draw(&mut self, snapshot: &types::Snapshot, query: &topology::GraphQuery) -> Result<topology::Graph, CallError> {
+    pub fn draw(
+        &mut self,
+        snapshot: &types::Snapshot,
+        query: &topology::GraphQuery,
+    ) -> Result<topology::Graph, CallError> {
         self.call(|live| match &live.bindings {
             Bindings::Graph(b) => b.gomon_probe_topology().call_draw(&mut live.store, snapshot, *query),
             Bindings::Measure(_) => Ok(Err("a measure probe has no draw".to_owned())),
@@ -309,6 +318,8 @@ impl Instance {
     /// Runs one guest call with a fresh deadline, instantiating and
     /// configuring first if needed; a failed call discards the instance.
     fn call<R>(&mut self, f: impl FnOnce(&mut Live) -> wasmtime::Result<R>) -> Result<R, CallError> {
+        let ticker = self.ticker.clone();
+        let _busy = ticker.enter();
         if self.live.is_none() {
             self.live = Some(self.instantiate()?);
         }

@@ -132,7 +132,8 @@ pub async fn page(req: &Request<Incoming>, state: &AppState, svg_only: bool) -> 
     }
     notice = notice.or(layout_notice);
     let refresh = state.interval.as_secs().clamp(1, 3600) as u32;
-    let options = graphviz::PageOptions { focus_pid: pid, focus_name, refresh_secs: refresh, notice, ..Default::default() };
+    let options =
+        graphviz::PageOptions { focus_pid: pid, focus_name, refresh_secs: refresh, notice, ..Default::default() };
     respond("text/html; charset=utf-8", graphviz::page_html(&svg, &options).into_bytes())
 }
 

@@ -117,7 +117,9 @@ async fn handle(req: Request<Incoming>, state: Arc<AppState>) -> Result<Response
         (&Method::GET | &Method::HEAD, "/api/graph") => ("/api/graph", graph::api(&req, &state).await),
         (&Method::GET | &Method::HEAD, "/gomon" | "/gomon/") => ("/gomon", graph::page(&req, &state, false).await),
         (&Method::GET | &Method::HEAD, "/gomon/svg") => ("/gomon/svg", graph::page(&req, &state, true).await),
-        (_, "/metrics" | "/" | "/api/probes" | "/api/graph" | "/gomon" | "/gomon/svg") => ("method", method_not_allowed()),
+        (_, "/metrics" | "/" | "/api/probes" | "/api/graph" | "/gomon" | "/gomon/svg") => {
+            ("method", method_not_allowed())
+        }
         _ => ("other", plain(StatusCode::NOT_FOUND, "not found\n")),
     };
     let mut response = response;
