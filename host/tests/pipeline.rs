@@ -70,7 +70,9 @@ fn measure_fixtures(probes: &mut ProbeSet) -> Vec<MetricFamily> {
     let filesystems = sampler.filesystems();
     let disks = sampler.disks().ok();
     let interfaces = sampler.interfaces().ok();
-    let snapshot = snapshot::build(1_700_000_000.0, Some(system), filesystems, disks, interfaces);
+    let processes = sampler.processes(false).expect("fixture processes").processes;
+    let mut snapshot = snapshot::build(1_700_000_000.0, Some(system), filesystems, disks, interfaces);
+    snapshot::add_processes(&mut snapshot, processes, &[]);
     probes.measure_all(&snapshot)
 }
 
@@ -103,6 +105,9 @@ fn builtin_probes_derive_fixture_values() {
     assert!(fs.samples.iter().all(|s| matches!(s.value, Value::Scalar(v) if v == (1u64 << 30) as f64)));
     assert!(families.iter().any(|f| f.name == "gomon_network_receive_bytes"));
     assert!(families.iter().any(|f| f.name == "gomon_disk_read_bytes"));
+    // The process probe sees the fixture's processes (comm with spaces and parentheses included).
+    let cpu = families.iter().find(|f| f.name == "gomon_process_cpu_seconds").expect("process families");
+    assert!(cpu.samples.iter().any(|s| s.label_values.iter().any(|v| v == "a) b (c")), "{:?}", cpu.samples);
 
     // Everything the probes return encodes in both formats and validates.
     for family in &families {
