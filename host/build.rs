@@ -39,6 +39,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("network", "probe-network"),
     ("graph", "probe-graph"),
     ("process", "probe-process"),
+    ("observe", "probe-observe"),
 ];
 
 /// The target the built-in probes are compiled for; `wit-component` makes
@@ -56,6 +57,7 @@ fn main() -> Result<()> {
     let probes = root.join("probes");
 
     rerun_if_changed(root, &probes);
+    compile_protos(&manifest_dir.join("proto"))?;
     ensure_wasm_target()?;
 
     let target_dir = probes_target_dir(&out_dir);
@@ -93,6 +95,23 @@ fn rerun_if_changed(root: &Path, probes: &Path) {
             println!("cargo:rerun-if-changed={}", path.display());
         }
     }
+}
+
+/// Compiles the vendored plugin-protocol definitions (`host/proto`, included by
+/// `host/src/plugin/proto.rs`) into tonic servers, parsing them with `protox` so
+/// that no system `protoc` is needed.
+fn compile_protos(dir: &Path) -> Result<()> {
+    let files = ["backend.proto", "grpc_controller.proto"].map(|f| dir.join(f));
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    let descriptors = protox::compile(&files, [dir]).context("parsing host/proto")?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(true)
+        .compile_fds(descriptors)
+        .context("generating the plugin-protocol code")?;
+    Ok(())
 }
 
 /// Checks that the standard library for [`WASM_TARGET`] is installed, and

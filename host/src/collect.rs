@@ -58,13 +58,23 @@ pub struct Collector {
     probes: Arc<Mutex<ProbeSet>>,
     samples: [u64; 2],
     generation: u64,
+    /// Families of other parts of the host (observations, Loki), read once per cycle.
+    sources: Vec<FamilySource>,
 }
+
+/// Self-metrics of a part of the host outside the collector.
+pub type FamilySource = Box<dyn Fn() -> Vec<MetricFamily> + Send>;
 
 impl Collector {
     /// A collector over a sampler, the background socket discovery (if it
     /// could start) and a probe set.
     pub fn new(sampler: Sampler, sockets: Option<SocketDiscovery>, probes: Arc<Mutex<ProbeSet>>) -> Self {
-        Collector { sampler, sockets, probes, samples: [0; 2], generation: 0 }
+        Collector { sampler, sockets, probes, samples: [0; 2], generation: 0, sources: Vec::new() }
+    }
+
+    /// Adds families that every cycle publishes beside the probes' own.
+    pub fn add_source(&mut self, source: FamilySource) {
+        self.sources.push(source);
     }
 
     /// Runs one cycle. Blocking: call from a blocking thread.
@@ -117,6 +127,7 @@ impl Collector {
         };
         self.samples[trigger as usize] += 1;
         self.generation += 1;
+        families.extend(self.sources.iter().flat_map(|source| source()));
         families.extend(self.own_families(&runs, started.elapsed()));
         Exposition {
             families,

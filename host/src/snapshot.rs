@@ -14,6 +14,7 @@ macro_rules! mirror {
         $ty { $($field: src.$field,)* $($extra: $value,)* }
     }};
 }
+pub(crate) use mirror;
 
 /// One cycle's snapshot. Parts that failed to sample are absent or empty.
 pub fn build(
@@ -77,7 +78,8 @@ fn connection(c: model::Connection) -> wit::Connection {
         model::ConnectionKind::Fifo => wit::ConnectionKind::Fifo,
     };
     mirror!(c => wit::Connection {
-        state, inode, local_address, local_port, remote_address, remote_port, peer_inode, pids,
+        state, inode, local_address, local_port, remote_address, remote_port, remote_host_name,
+        peer_inode, pids,
     }, kind: kind)
 }
 

@@ -61,10 +61,14 @@ async fn collector(config: Config) -> anyhow::Result<()> {
     let probes_for_http = probes.clone();
     let sampler = Sampler::new(config.sample.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let sockets =
-        SocketDiscovery::start(SocketConfig { proc_root: config.sample.proc_root.clone(), interval: config.interval })
-            .map_err(|e| tracing::warn!("Socket discovery not started; no connections will be seen: {e}"))
-            .ok();
+    let socket_config = SocketConfig {
+        proc_root: config.sample.proc_root.clone(),
+        interval: config.interval,
+        resolve_hosts: config.sample.resolve_hosts,
+    };
+    let sockets = SocketDiscovery::start(socket_config)
+        .map_err(|e| tracing::warn!("Socket discovery not started; no connections will be seen: {e}"))
+        .ok();
     let collector = collect::Collector::new(sampler, sockets, probes.clone());
     let schedule = collect::start(collector, config.interval, shutdown_rx.clone());
 

@@ -21,12 +21,25 @@ pub mod graph_world {
     });
 }
 
+/// The `observe` world, sharing the `types` and `host` interfaces above.
+pub mod observe_world {
+    wasmtime::component::bindgen!({
+        path: "../probes-wit/wit",
+        world: "observe",
+        with: {
+            "gomon:probe/types": super::gomon::probe::types,
+            "gomon:probe/host": super::gomon::probe::host,
+        },
+    });
+}
+
 pub use exports::gomon::probe::metrics;
 pub use exports::gomon::probe::probe;
 pub use gomon::probe::host;
 pub use gomon::probe::types;
 pub use graph_world::exports::gomon::probe::topology;
 pub use graph_world::{Graph as GraphWorld, GraphPre};
+pub use observe_world::{Observe as ObserveWorld, ObservePre};
 
 /// The contract version this host implements (the WIT package version).
 pub const CONTRACT_VERSION: &str = "0.1.0";

@@ -24,6 +24,8 @@ pub enum World {
     Measure,
     /// `gomon:probe/graph`: a snapshot and a query in, the connection graph out.
     Graph,
+    /// `gomon:probe/observe`: a batch of observations in, the batch to deliver out.
+    Observe,
 }
 
 impl fmt::Display for World {
@@ -31,6 +33,7 @@ impl fmt::Display for World {
         match self {
             World::Measure => write!(f, "{CONTRACT_PACKAGE}/measure@{CONTRACT_VERSION}"),
             World::Graph => write!(f, "{CONTRACT_PACKAGE}/graph@{CONTRACT_VERSION}"),
+            World::Observe => write!(f, "{CONTRACT_PACKAGE}/observe@{CONTRACT_VERSION}"),
         }
     }
 }
@@ -126,9 +129,15 @@ impl ComponentShape {
         }
         let exports_iface =
             |iface: &str| self.exports.iter().any(|e| contract_name(e) == Some((iface, CONTRACT_VERSION)));
-        let world = match (exports_iface("probe"), exports_iface("metrics"), exports_iface("topology")) {
-            (true, true, _) => World::Measure,
-            (true, false, true) => World::Graph,
+        let world = match (
+            exports_iface("probe"),
+            exports_iface("metrics"),
+            exports_iface("topology"),
+            exports_iface("observations"),
+        ) {
+            (true, true, _, _) => World::Measure,
+            (true, false, true, _) => World::Graph,
+            (true, false, false, true) => World::Observe,
             _ => return Err(ContractError::NoWorld(self.exports.join(", "))),
         };
         for import in &self.imports {
@@ -177,6 +186,12 @@ mod tests {
     fn accepts_the_graph_world() {
         let s = shape(&["gomon:probe/types@0.1.0"], &["gomon:probe/probe@0.1.0", "gomon:probe/topology@0.1.0"]);
         assert_eq!(s.check(), Ok(World::Graph));
+    }
+
+    #[test]
+    fn accepts_the_observe_world() {
+        let s = shape(&["gomon:probe/types@0.1.0"], &["gomon:probe/probe@0.1.0", "gomon:probe/observations@0.1.0"]);
+        assert_eq!(s.check(), Ok(World::Observe));
     }
 
     #[test]

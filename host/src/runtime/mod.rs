@@ -170,6 +170,7 @@ impl Loader {
             .and_then(|pre| match world {
                 World::Measure => bindings::MeasurePre::new(pre).map(Pre::Measure),
                 World::Graph => bindings::GraphPre::new(pre).map(Pre::Graph),
+                World::Observe => bindings::ObservePre::new(pre).map(Pre::Observe),
             })
             .map_err(|e| fail(format!("cannot be linked: {e:#}")))?;
         let mut instance =
@@ -241,12 +242,19 @@ pub struct ProbeSet {
     /// Built-ins replaced by a file probe of the same name, restored when
     /// that file goes away.
     shadowed: Vec<LoadedProbe>,
+    /// Observe probes named here run first, in this order (`observe.chain`).
+    observe_chain: Vec<String>,
 }
 
 impl ProbeSet {
     /// An empty set with a new engine.
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
-        Ok(ProbeSet { loader: Arc::new(Loader::new(options)?), probes: Vec::new(), shadowed: Vec::new() })
+        Ok(ProbeSet {
+            loader: Arc::new(Loader::new(options)?),
+            probes: Vec::new(),
+            shadowed: Vec::new(),
+            observe_chain: Vec::new(),
+        })
     }
 
     /// The loader, to prepare probes without holding the set.
@@ -381,33 +389,51 @@ impl ProbeSet {
                 probe.last_series = families.iter().map(|f| f.series.len()).sum();
                 accept(families, &mut taken, &mut out)
             });
-            match result {
-                Ok(()) => {
-                    if probe.stats.consecutive_failures > 0 {
-                        tracing::info!(probe = %probe.name, "Probe recovered.");
-                    }
-                    probe.stats.consecutive_failures = 0;
-                    probe.stats.backoff_until = None;
-                    probe.stats.up = true;
-                }
-                Err(CallError { kind, message }) => {
-                    let repeated = probe.stats.last_error.as_deref() == Some(message.as_str());
-                    probe.stats.fail(kind, message.clone());
-                    let failures = probe.stats.consecutive_failures;
-                    let backoff = backoff(interval, failures);
-                    if let Some(delay) = backoff {
-                        probe.stats.backoff_until = Some(Instant::now() + delay);
-                    }
-                    let backoff_s = backoff.map_or(0.0, |d| d.as_secs_f64());
-                    if repeated {
-                        tracing::debug!(probe = %probe.name, kind = kind.as_str(), failures, backoff_s, "Probe call failed again: {message}");
-                    } else {
-                        tracing::warn!(probe = %probe.name, kind = kind.as_str(), failures, backoff_s, "Probe call failed: {message}");
-                    }
-                }
-            }
+            settle(probe, result.err(), interval);
         }
         out
+    }
+
+    /// Runs a batch of observations through the observe probes in chain
+    /// order: each gets what the previous one returned. A probe that fails
+    /// or is backed off is skipped for the batch — its input goes on
+    /// unchanged, so a broken filter never loses observations.
+    pub fn observe_chain(&mut self, mut batch: Vec<types::Observation>) -> Vec<types::Observation> {
+        let interval = self.loader.options.interval;
+        let order = observe_order(&self.probes, &self.observe_chain);
+        for index in order {
+            let probe = &mut self.probes[index];
+            if batch.is_empty() {
+                break;
+            }
+            if probe.stats.backoff_until.is_some_and(|until| Instant::now() < until) {
+                continue;
+            }
+            let started = Instant::now();
+            let result = probe.instance.observe(&batch);
+            probe.stats.calls += 1;
+            probe.stats.durations.observe(started.elapsed().as_secs_f64());
+            match result {
+                Ok(out) => {
+                    probe.last_series = out.len();
+                    batch = out;
+                    settle(probe, None, interval);
+                }
+                Err(error) => settle(probe, Some(error), interval),
+            }
+        }
+        batch
+    }
+
+    /// Sets the order of the observe chain: these probes first, in this
+    /// order; then the other observe probes, built-ins first, by name.
+    pub fn set_observe_chain(&mut self, names: Vec<String>) {
+        self.observe_chain = names;
+    }
+
+    /// The observe probes' names in the order `observe_chain` calls them.
+    pub fn observe_order(&self) -> Vec<String> {
+        observe_order(&self.probes, &self.observe_chain).into_iter().map(|i| self.probes[i].name.clone()).collect()
     }
 
     /// Asks the graph probe (the first probe of world `graph`) for the
@@ -587,6 +613,43 @@ fn carry_counters(old: &Stats, new: &mut Stats) {
         *n += o;
     }
     new.durations.merge(&old.durations);
+}
+
+/// Books a call's outcome: a success clears the failure streak; a failure
+/// is counted, logged once per distinct message and backed off.
+fn settle(probe: &mut LoadedProbe, error: Option<CallError>, interval: Duration) {
+    let Some(CallError { kind, message }) = error else {
+        if probe.stats.consecutive_failures > 0 {
+            tracing::info!(probe = %probe.name, "Probe recovered.");
+        }
+        probe.stats.consecutive_failures = 0;
+        probe.stats.backoff_until = None;
+        probe.stats.up = true;
+        return;
+    };
+    let repeated = probe.stats.last_error.as_deref() == Some(message.as_str());
+    probe.stats.fail(kind, message.clone());
+    let failures = probe.stats.consecutive_failures;
+    let backoff = backoff(interval, failures);
+    if let Some(delay) = backoff {
+        probe.stats.backoff_until = Some(Instant::now() + delay);
+    }
+    let backoff_s = backoff.map_or(0.0, |d| d.as_secs_f64());
+    if repeated {
+        tracing::debug!(probe = %probe.name, kind = kind.as_str(), failures, backoff_s, "Probe call failed again: {message}");
+    } else {
+        tracing::warn!(probe = %probe.name, kind = kind.as_str(), failures, backoff_s, "Probe call failed: {message}");
+    }
+}
+
+/// Indexes of the observe probes in chain order: the names in `chain`
+/// first, in that order; then the rest, built-ins before files, by name.
+fn observe_order(probes: &[LoadedProbe], chain: &[String]) -> Vec<usize> {
+    let mut rest: Vec<usize> = (0..probes.len())
+        .filter(|&i| probes[i].world == World::Observe && !chain.contains(&probes[i].name))
+        .collect();
+    rest.sort_by_key(|&i| (probes[i].source != Source::Builtin, probes[i].name.clone()));
+    chain.iter().filter_map(|name| probes.iter().position(|p| &p.name == name && p.world == World::Observe)).chain(rest).collect()
 }
 
 /// `None` for the first failure (retry next cycle), then one interval,

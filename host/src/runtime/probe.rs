@@ -13,7 +13,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::{self, GraphPre, GraphWorld, Measure, MeasurePre, host, topology, types};
+use super::bindings::{self, GraphPre, GraphWorld, Measure, MeasurePre, ObservePre, ObserveWorld, host, topology, types};
 use super::engine::{EPOCH_TICK, Ticker};
 
 /// Per-probe limits.
@@ -198,12 +198,15 @@ pub enum Pre {
     Measure(MeasurePre<ProbeState>),
     /// World `graph`.
     Graph(GraphPre<ProbeState>),
+    /// World `observe`.
+    Observe(ObservePre<ProbeState>),
 }
 
 /// A live instance's exports, by world.
 enum Bindings {
     Measure(Measure),
     Graph(GraphWorld),
+    Observe(ObserveWorld),
 }
 
 impl Bindings {
@@ -211,6 +214,7 @@ impl Bindings {
         match self {
             Bindings::Measure(b) => b.gomon_probe_probe().call_describe(store),
             Bindings::Graph(b) => b.gomon_probe_probe().call_describe(store),
+            Bindings::Observe(b) => b.gomon_probe_probe().call_describe(store),
         }
     }
 
@@ -224,6 +228,7 @@ impl Bindings {
         match self {
             Bindings::Measure(b) => b.gomon_probe_probe().call_configure(store, settings),
             Bindings::Graph(b) => b.gomon_probe_probe().call_configure(store, settings),
+            Bindings::Observe(b) => b.gomon_probe_probe().call_configure(store, settings),
         }
     }
 }
@@ -284,7 +289,7 @@ impl Instance {
         let families = self
             .call(|live| match &live.bindings {
                 Bindings::Measure(b) => b.gomon_probe_metrics().call_measure(&mut live.store, snapshot),
-                Bindings::Graph(_) => Ok(Err("a graph probe has no measure".to_owned())),
+                Bindings::Graph(_) | Bindings::Observe(_) => Ok(Err("only a measure probe has measure".to_owned())),
             })?
             .map_err(|message| CallError::new(ErrorKind::Probe, message))?;
         let series: usize = families.iter().map(|f| f.series.len()).sum();
@@ -305,9 +310,28 @@ impl Instance {
     ) -> Result<topology::Graph, CallError> {
         self.call(|live| match &live.bindings {
             Bindings::Graph(b) => b.gomon_probe_topology().call_draw(&mut live.store, snapshot, *query),
-            Bindings::Measure(_) => Ok(Err("a measure probe has no draw".to_owned())),
+            Bindings::Measure(_) | Bindings::Observe(_) => Ok(Err("only a graph probe has draw".to_owned())),
         })?
         .map_err(|message| CallError::new(ErrorKind::Probe, message))
+    }
+
+    /// Calls `observe`. A probe may return more than it got (one event
+    /// becoming two lines), but not more than `max_series` observations.
+    pub fn observe(&mut self, batch: &[types::Observation]) -> Result<Vec<types::Observation>, CallError> {
+        let max = self.limits.max_series as usize;
+        let out = self
+            .call(|live| match &live.bindings {
+                Bindings::Observe(b) => b.gomon_probe_observations().call_observe(&mut live.store, batch),
+                Bindings::Measure(_) | Bindings::Graph(_) => Ok(Err("only an observe probe has observe".to_owned())),
+            })?
+            .map_err(|message| CallError::new(ErrorKind::Probe, message))?;
+        if out.len() > max.max(batch.len()) {
+            return Err(CallError::new(
+                ErrorKind::Contract,
+                format!("returned {} observations for a batch of {}, more than the limit of {max}", out.len(), batch.len()),
+            ));
+        }
+        Ok(out)
     }
 
     /// Linear memory the live instance holds, in bytes (0 when none).
@@ -360,6 +384,7 @@ impl Instance {
         let bindings = match &self.pre {
             Pre::Measure(pre) => pre.instantiate(&mut store).map(Bindings::Measure),
             Pre::Graph(pre) => pre.instantiate(&mut store).map(Bindings::Graph),
+            Pre::Observe(pre) => pre.instantiate(&mut store).map(Bindings::Observe),
         };
         match bindings {
             Ok(bindings) => Ok(Live { store, bindings, configured: false }),

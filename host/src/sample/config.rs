@@ -8,6 +8,7 @@
 //! include_fs_types = []
 //! exclude_fs_types = ["proc", "sysfs", …]          # DEFAULT_EXCLUDE_FS_TYPES
 //! exclude_mount_points = ["/proc", "/sys", …]      # DEFAULT_EXCLUDE_MOUNT_POINTS
+//! resolve_hosts = true
 //! ```
 
 use std::path::PathBuf;
@@ -86,6 +87,10 @@ pub struct SampleConfig {
     /// Mount points not to report, each with everything beneath it
     /// ("/sys" skips "/sys/fs/cgroup" but not "/sysroot").
     pub exclude_mount_points: Vec<String>,
+    /// Look up the reverse DNS names of remote hosts (the connection graph's
+    /// host titles), on one background thread with a cache; `false` makes
+    /// gomon send no DNS queries of its own.
+    pub resolve_hosts: bool,
 }
 
 impl Default for SampleConfig {
@@ -97,6 +102,7 @@ impl Default for SampleConfig {
             include_fs_types: Vec::new(),
             exclude_fs_types: DEFAULT_EXCLUDE_FS_TYPES.iter().map(|s| (*s).to_owned()).collect(),
             exclude_mount_points: DEFAULT_EXCLUDE_MOUNT_POINTS.iter().map(|s| (*s).to_owned()).collect(),
+            resolve_hosts: true,
         }
     }
 }

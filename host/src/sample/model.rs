@@ -412,6 +412,10 @@ pub struct Connection {
     pub local_port: u16,
     pub remote_address: String,
     pub remote_port: u16,
+    /// Reverse DNS name of `remote_address` (TCP/UDP to another host), from
+    /// the resolver's cache (`sample::sockets::dns`); `None` until it is
+    /// known, so a new address gets its name a discovery later.
+    pub remote_host_name: Option<String>,
     pub peer_inode: u64,
     pub pids: Vec<u32>,
 }

@@ -6,6 +6,7 @@
 //! | unix stream, datagram, seqpacket sockets, with peer inode and path | netlink sock_diag (`unix_diag`, `UDIAG_SHOW_PEER \| UDIAG_SHOW_NAME`) | [`netlink`], [`unix`] |
 //! | inode → processes; pipes and FIFOs with their read and write ends | `/proc/<pid>/fd/*`, `/proc/<pid>/fdinfo/*` | [`fds`] |
 //! | local TCP/UDP ends paired, unix peers named, pipes grouped | — | [`pair`] |
+//! | remote hosts' names (`remote_host_name`) | reverse DNS, cached, looked up on its own thread | [`dns`] |
 //!
 //! Not `/proc/net/tcp*`: both walk the kernel's whole established hash, but
 //! sock_diag is cheaper, gives unix peers directly and needs no text
@@ -35,6 +36,7 @@
 //! is of the pid namespace of `proc_root`. Run in a container, gomon needs
 //! the host's network namespace (and the host's /proc) to see the host.
 
+pub mod dns;
 pub mod fds;
 pub mod inet;
 pub mod netlink;
@@ -54,6 +56,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::SampleError;
 pub use super::model::{Connection, ConnectionKind};
+use dns::{HostNames, ResolverConfig};
 use fds::{FdTable, FdWalker};
 use netlink::{DiagSocket, Dump, DumpError, Replies};
 
@@ -67,11 +70,13 @@ pub struct SocketConfig {
     pub proc_root: PathBuf,
     /// How often the background thread discovers (the sample interval).
     pub interval: Duration,
+    /// Fill `remote_host_name` by reverse DNS (the `[sample] resolve_hosts`).
+    pub resolve_hosts: bool,
 }
 
 impl Default for SocketConfig {
     fn default() -> Self {
-        SocketConfig { proc_root: PathBuf::from("/proc"), interval: Duration::from_secs(15) }
+        SocketConfig { proc_root: PathBuf::from("/proc"), interval: Duration::from_secs(15), resolve_hosts: true }
     }
 }
 
@@ -82,7 +87,8 @@ pub struct DiscoveryStats {
     pub netlink: Duration,
     /// The /proc/<pid>/fd walk.
     pub fd_walk: Duration,
-    /// Pairing and building the records.
+    /// Pairing and building the records (and naming remote hosts from the
+    /// reverse-DNS cache).
     pub assemble: Duration,
     /// TCP and UDP sockets dumped.
     pub inet_sockets: usize,
@@ -114,6 +120,8 @@ pub struct Discoverer {
     table: FdTable,
     /// Dumps the kernel said it does not have; not asked again.
     unsupported: Vec<Dump>,
+    /// Names remote hosts; `None`: no reverse DNS.
+    host_names: Option<HostNames>,
 }
 
 impl Discoverer {
@@ -124,7 +132,18 @@ impl Discoverer {
             replies: Replies::default(),
             table: FdTable::default(),
             unsupported: Vec::new(),
+            host_names: None,
         }
+    }
+
+    /// Names remote hosts from `names` from now on (`None`: not at all).
+    pub fn set_host_names(&mut self, names: Option<HostNames>) {
+        self.host_names = names;
+    }
+
+    /// The reverse-DNS cache in use, if any.
+    pub fn host_names(&self) -> Option<&HostNames> {
+        self.host_names.as_ref()
     }
 
     /// The dumps skipped because the kernel does not offer them.
@@ -161,6 +180,9 @@ impl Discoverer {
         };
         let mut connections = Vec::new();
         pair::assemble(&self.replies.inet, &self.replies.unix, &self.table, &local, &mut connections);
+        if let Some(names) = &self.host_names {
+            names.fill(&mut connections);
+        }
         stats.assemble = started.elapsed();
         Ok(Discovery { connections, warnings, stats })
     }
@@ -375,11 +397,19 @@ impl SocketDiscovery {
         Ok(discovery)
     }
 
-    /// No thread: discoveries happen only on [`discover_now`](Self::discover_now).
+    /// No thread: discoveries happen only on [`discover_now`](Self::discover_now)
+    /// (the reverse-DNS worker, if `resolve_hosts`, still runs on its own).
     pub fn manual(config: SocketConfig) -> Self {
+        let mut engine = Discoverer::new(config.proc_root);
+        if config.resolve_hosts {
+            match HostNames::start(ResolverConfig::default()) {
+                Ok(names) => engine.set_host_names(Some(names)),
+                Err(e) => tracing::warn!("Reverse DNS not started; remote hosts stay unnamed: {e}"),
+            }
+        }
         SocketDiscovery {
             shared: Arc::new(Shared {
-                engine: Mutex::new(Discoverer::new(config.proc_root)),
+                engine: Mutex::new(engine),
                 latest: Mutex::new(Arc::new(SocketSnapshot::default())),
                 stop: Mutex::new(false),
                 wake: Condvar::new(),

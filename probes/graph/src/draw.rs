@@ -239,8 +239,9 @@ impl<'t, 'a> Drawing<'t, 'a> {
         }
     }
 
-    /// A remote host. The title is the address: the host may replace it by
-    /// the address's reverse-DNS name (the subtitle keeps the address).
+    /// A remote host. The title is the address's reverse-DNS name when the
+    /// host knew it (`remote-host-name`), else the address; the subtitle and
+    /// the details keep the address.
     fn host_node(&self, address: &str, links: &[&HostLink]) -> Node {
         let services: BTreeSet<(&str, u16)> =
             links.iter().map(|l| (kind_name(l.kind), l.service_port)).collect();
@@ -249,10 +250,20 @@ impl<'t, 'a> Drawing<'t, 'a> {
         let processes: BTreeSet<u32> = links.iter().map(|l| l.pid).collect();
         let processes: Vec<String> = processes.iter().map(|&pid| self.table.label(pid)).collect();
         let count = links.len();
+        let name = links.iter().find_map(|l| l.name.as_deref());
+        let mut details = vec![("address".to_owned(), address.to_owned())];
+        if let Some(name) = name {
+            details.push(("name".to_owned(), name.to_owned()));
+        }
+        details.extend([
+            ("services".to_owned(), services.join(", ")),
+            ("connections".to_owned(), count.to_string()),
+            ("processes".to_owned(), processes.join(", ")),
+        ]);
         Node {
             id: host_id(address),
             kind: NodeKind::Host,
-            title: address.to_owned(),
+            title: name.unwrap_or(address).to_owned(),
             subtitle: address.to_owned(),
             main_stat: services.join(", "),
             secondary_stat: if count == 1 {
@@ -261,12 +272,7 @@ impl<'t, 'a> Drawing<'t, 'a> {
                 format!("{count} connections")
             },
             arcs: vec![Arc::whole("host")],
-            details: vec![
-                ("address".to_owned(), address.to_owned()),
-                ("services".to_owned(), services.join(", ")),
-                ("connections".to_owned(), count.to_string()),
-                ("processes".to_owned(), processes.join(", ")),
-            ],
+            details,
             depth: 0,
         }
     }

@@ -37,8 +37,9 @@
 //! **Nodes.** Processes: title comm, subtitle and secondary stat the pid,
 //! main stat the resident memory, arc `process`, details (pid, ppid, state,
 //! threads, memory, CPU time, …), depth in the tree (1 for children of
-//! init). Hosts: title the address (the host may put the reverse-DNS name
-//! there; the subtitle keeps the address), main stat the services
+//! init). Hosts: title the reverse-DNS name when the host knew it
+//! (`remote-host-name`, from its cache, so it may lag a cycle), else the
+//! address; subtitle the address; main stat the services
 //! (`TCP:443`: the remote port, or the local one when something here
 //! listens on it), arc `host`. Data: arc `socket` for listening and bound
 //! sockets, `data` for FIFOs, `kernel` for pipes and other sockets.

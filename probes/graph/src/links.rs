@@ -34,6 +34,8 @@ pub struct HostLink {
     /// The remote address, normalised (no brackets, IPv4-mapped IPv6 as
     /// IPv4).
     pub address: String,
+    /// The address's reverse-DNS name, when the host knew it.
+    pub name: Option<String>,
     pub kind: ConnectionKind,
     pub remote_port: u16,
     /// The port that names the service: the local port when this host is
@@ -247,6 +249,7 @@ impl<'a> Links<'a> {
                         links.hosts.push(HostLink {
                             pid,
                             address: address.clone(),
+                            name: c.remote_host_name.clone(),
                             kind: c.kind,
                             remote_port: c.remote_port,
                             service_port,

@@ -264,6 +264,36 @@ fn remote_tcp_is_a_host_node_on_the_left() {
 }
 
 #[test]
+fn a_host_is_titled_by_its_reverse_dns_name_when_known() {
+    let named = |inode: u64, port: u16, name: Option<&str>| Connection {
+        remote_host_name: name.map(str::to_owned),
+        ..tcp(inode, &[4410], ("192.168.1.10", port), ("203.0.113.5", 443), "established", 0)
+    };
+    // The first connection has no name yet (a cache miss); the second has.
+    let now = snapshot(
+        vec![process(100, 1, "bash"), process(4410, 100, "curl")],
+        vec![
+            named(41, 50000, None),
+            named(42, 50001, Some("www.example.org")),
+            tcp(43, &[4410], ("192.168.1.10", 50002), ("198.51.100.7", 22), "established", 0),
+        ],
+    );
+    let graph = draw(&now, None);
+    assert_eq!(ids(&graph)[..2], ["host:198.51.100.7", "host:203.0.113.5"], "ids and order keep the address");
+    let host = node(&graph, "host:203.0.113.5");
+    assert_eq!((host.title.as_str(), host.subtitle.as_str()), ("www.example.org", "203.0.113.5"));
+    assert!(host.details.contains(&("address".to_owned(), "203.0.113.5".to_owned())));
+    assert!(host.details.contains(&("name".to_owned(), "www.example.org".to_owned())));
+    let unnamed = node(&graph, "host:198.51.100.7");
+    assert_eq!((unnamed.title.as_str(), unnamed.subtitle.as_str()), ("198.51.100.7", "198.51.100.7"));
+    assert!(!unnamed.details.iter().any(|(label, _)| label == "name"));
+    assert_eq!(
+        edge(&graph, "host:203.0.113.5", "4410").details,
+        ["tcp:203.0.113.5:443 → curl[4410]", "tcp:203.0.113.5:443 → curl[4410]"]
+    );
+}
+
+#[test]
 fn host_services_name_the_listening_port_for_inbound_connections() {
     let now = snapshot(
         vec![process(900, 1, "sshd"), process(901, 900, "sshd")],

@@ -7,10 +7,11 @@
 //! compiles on every target (imports are stubs off wasm32), so probes
 //! unit-test natively.
 //!
-//! # Why three `generate!` calls, and why these worlds
+//! # Why four `generate!` calls, and why these worlds
 //!
-//! The contract has two worlds, `measure` (exports `probe` and `metrics`) and
-//! `graph` (exports `probe` and `topology`). wit-bindgen gives every exported
+//! The contract has three worlds, `measure` (exports `probe` and `metrics`),
+//! `graph` (exports `probe` and `topology`) and `observe` (exports `probe` and
+//! `observations`). wit-bindgen gives every exported
 //! interface a `#[macro_export]` macro named after the interface, so two
 //! `generate!` calls that both export `probe` cannot live in one crate. The
 //! SDK therefore generates one part per exported interface, each from a
@@ -18,13 +19,15 @@
 //!
 //! * this module: `probe` (and the shared `types` and `host`);
 //! * [`metrics_bindings`](crate::metrics_bindings): `metrics`;
-//! * [`graph_bindings`](crate::graph_bindings): `topology`.
+//! * [`graph_bindings`](crate::graph_bindings): `topology`;
+//! * [`observe_bindings`](crate::observe_bindings): `observations`.
 //!
 //! Each part's `export!` macro, expanded in the probe's crate, embeds the
 //! part's world (its exports) for `wit-component`, which unions the parts:
 //! `export_probe!` exports `probe` + `metrics` (the `measure` world),
-//! `export_graph_probe!` exports `probe` + `topology` (the `graph` world).
-//! If the contract's worlds gain an import, add it to the three worlds here.
+//! `export_graph_probe!` exports `probe` + `topology` (the `graph` world),
+//! `export_observe_probe!` exports `probe` + `observations` (`observe`).
+//! If the contract's worlds gain an import, add it to the four worlds here.
 #![allow(missing_docs)]
 
 wit_bindgen::generate!({

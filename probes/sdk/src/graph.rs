@@ -1,7 +1,6 @@
 //! The [`GraphProbe`] trait, the adapter that exports it through the
 //! contract's `graph` world, and constructors for the graph's records.
 
-use std::cell::RefCell;
 use std::marker::PhantomData;
 
 use crate::bindings::exports::gomon::probe::probe;
@@ -66,31 +65,6 @@ impl Edge {
     }
 }
 
-/// The object-safe part of [`GraphProbe`], so one slot can hold any probe.
-trait Instance {
-    fn configure(&mut self, settings: &[(String, String)]) -> Result<(), String>;
-    fn draw(&mut self, now: &Snapshot, query: &GraphQuery) -> Result<Graph, String>;
-}
-
-impl<P: GraphProbe> Instance for P {
-    fn configure(&mut self, settings: &[(String, String)]) -> Result<(), String> {
-        GraphProbe::configure(self, settings)
-    }
-    fn draw(&mut self, now: &Snapshot, query: &GraphQuery) -> Result<Graph, String> {
-        GraphProbe::draw(self, now, query)
-    }
-}
-
-thread_local! {
-    /// The probe instance; see `probe.rs` for why the borrow never conflicts.
-    static INSTANCE: RefCell<Option<Box<dyn Instance>>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` on the probe instance, creating it on first use.
-fn with_instance<P: GraphProbe, R>(f: impl FnOnce(&mut dyn Instance) -> R) -> R {
-    INSTANCE.with_borrow_mut(|slot| f(slot.get_or_insert_with(|| Box::new(P::default())).as_mut()))
-}
-
 /// Implements the `graph` world's exported interfaces for a [`GraphProbe`];
 /// used by [`export_graph_probe!`](crate::export_graph_probe).
 #[doc(hidden)]
@@ -102,13 +76,13 @@ impl<P: GraphProbe> probe::Guest for GraphAdapter<P> {
     }
 
     fn configure(settings: Settings) -> Result<(), String> {
-        with_instance::<P, _>(|p| p.configure(&settings))
+        crate::instance::with::<P, _>(|p| GraphProbe::configure(p, &settings))
     }
 }
 
 impl<P: GraphProbe> topology::Guest for GraphAdapter<P> {
     fn draw(now: Snapshot, query: GraphQuery) -> Result<Graph, String> {
-        with_instance::<P, _>(|p| p.draw(&now, &query))
+        crate::instance::with::<P, _>(|p| p.draw(&now, &query))
     }
 }
 

@@ -77,23 +77,31 @@ pub mod bindings;
 mod graph;
 #[doc(hidden)]
 pub mod graph_bindings;
+mod instance;
+mod observe;
+#[doc(hidden)]
+pub mod observe_bindings;
 #[doc(hidden)]
 pub mod metrics_bindings;
 
 pub use bindings::gomon::probe::types::{
-    Capability, Connection, ConnectionKind, Cpu, CpuTimes, Disk, Filesystem, FilesystemUsage,
-    Limits, Load, Memory, MetricFamily, MetricKind, NetworkInterface, ProbeInfo, Process,
-    ProcessDetails, ProcessState, Series, Settings, Snapshot, System, VmEvents,
+    Capability, Connection, ConnectionKind, Cpu, CpuTimes, Disk, Event, FileEvent, FileEventKind,
+    Filesystem, FilesystemUsage, Limits, Load, LogEvent, Memory, MetricFamily, MetricKind,
+    NetworkInterface, Observation, ObservationSource, ProbeInfo, Process, ProcessDetails,
+    ProcessEvent, ProcessEventKind, ProcessState, Series, Settings, Severity, Snapshot, System,
+    VmEvents,
 };
 pub use family::{BASE_UNITS, Family};
 pub use graph::GraphProbe;
 pub use graph_bindings::exports::gomon::probe::topology::{
     Arc, Edge, Graph, GraphQuery, Node, NodeKind,
 };
+pub use observe::ObserveProbe;
 pub use probe::{Probe, check_settings, require_setting, require_system, setting};
 pub use table::{Column, table};
 
-/// Implementation details of [`export_probe!`] and [`export_graph_probe!`];
+/// Implementation details of [`export_probe!`], [`export_graph_probe!`] and
+/// [`export_observe_probe!`];
 /// not part of the API.
 #[doc(hidden)]
 pub mod __private {
@@ -101,6 +109,8 @@ pub mod __private {
     pub use crate::graph::GraphAdapter;
     pub use crate::graph_bindings::export as export_topology_part;
     pub use crate::metrics_bindings::export as export_metrics_part;
+    pub use crate::observe::ObserveAdapter;
+    pub use crate::observe_bindings::export as export_observations_part;
     pub use crate::probe::Adapter;
 
     /// Fails to compile unless `P` is a [`Probe`](crate::Probe).
@@ -108,6 +118,9 @@ pub mod __private {
 
     /// Fails to compile unless `P` is a [`GraphProbe`](crate::GraphProbe).
     pub fn assert_graph_probe<P: crate::GraphProbe>() {}
+
+    /// Fails to compile unless `P` is an [`ObserveProbe`](crate::ObserveProbe).
+    pub fn assert_observe_probe<P: crate::ObserveProbe>() {}
 }
 
 /// Exports a [`Probe`] implementation as the component's `probe` and
@@ -161,6 +174,29 @@ macro_rules! export_graph_probe {
             type GomonGraphProbeExport = $crate::__private::GraphAdapter<$probe>;
             $crate::__private::export_probe_part! { GomonGraphProbeExport with_types_in $crate::bindings }
             $crate::__private::export_topology_part! { GomonGraphProbeExport with_types_in $crate::graph_bindings }
+        };
+    };
+}
+
+/// Exports an [`ObserveProbe`] implementation as the component's `probe` and
+/// `observations` interfaces (the contract's `observe` world).
+///
+/// ```ignore
+/// gomon_probe::export_observe_probe!(MyFilter);
+/// ```
+///
+/// The host calls `describe`, then `configure`, then `observe` once per
+/// batch of events. Off wasm32 it only checks that the type is an
+/// [`ObserveProbe`], as [`export_probe!`] does.
+#[macro_export]
+macro_rules! export_observe_probe {
+    ($probe:ty) => {
+        const _: fn() = || $crate::__private::assert_observe_probe::<$probe>();
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type GomonObserveProbeExport = $crate::__private::ObserveAdapter<$probe>;
+            $crate::__private::export_probe_part! { GomonObserveProbeExport with_types_in $crate::bindings }
+            $crate::__private::export_observations_part! { GomonObserveProbeExport with_types_in $crate::observe_bindings }
         };
     };
 }

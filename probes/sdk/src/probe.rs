@@ -1,6 +1,5 @@
 //! The [`Probe`] trait and the adapter that exports it through the contract.
 
-use std::cell::RefCell;
 use std::marker::PhantomData;
 
 use crate::bindings::exports::gomon::probe::probe;
@@ -91,32 +90,6 @@ pub fn check_settings(settings: &[(String, String)], known: &[&str]) -> Result<(
     Err(format!("unknown setting `{key}`: this probe takes {}", known.join(", ")))
 }
 
-/// The object-safe part of [`Probe`], so one slot can hold any probe.
-trait Instance {
-    fn configure(&mut self, settings: &[(String, String)]) -> Result<(), String>;
-    fn measure(&mut self, now: &Snapshot) -> Result<Vec<MetricFamily>, String>;
-}
-
-impl<P: Probe> Instance for P {
-    fn configure(&mut self, settings: &[(String, String)]) -> Result<(), String> {
-        Probe::configure(self, settings)
-    }
-    fn measure(&mut self, now: &Snapshot) -> Result<Vec<MetricFamily>, String> {
-        Probe::measure(self, now)
-    }
-}
-
-thread_local! {
-    /// The probe instance. A component instance is single-threaded and the
-    /// component model forbids re-entry, so the borrow never conflicts.
-    static INSTANCE: RefCell<Option<Box<dyn Instance>>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` on the probe instance, creating it on first use.
-fn with_instance<P: Probe, R>(f: impl FnOnce(&mut dyn Instance) -> R) -> R {
-    INSTANCE.with_borrow_mut(|slot| f(slot.get_or_insert_with(|| Box::new(P::default())).as_mut()))
-}
-
 /// Implements the contract's exported interfaces for a [`Probe`]; used by
 /// [`export_probe!`](crate::export_probe).
 #[doc(hidden)]
@@ -128,13 +101,13 @@ impl<P: Probe> probe::Guest for Adapter<P> {
     }
 
     fn configure(settings: Settings) -> Result<(), String> {
-        with_instance::<P, _>(|p| p.configure(&settings))
+        crate::instance::with::<P, _>(|p| Probe::configure(p, &settings))
     }
 }
 
 impl<P: Probe> metrics::Guest for Adapter<P> {
     fn measure(now: Snapshot) -> Result<Vec<MetricFamily>, String> {
-        with_instance::<P, _>(|p| p.measure(&now))
+        crate::instance::with::<P, _>(|p| p.measure(&now))
     }
 }
 

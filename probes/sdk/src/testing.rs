@@ -333,6 +333,7 @@ pub fn connection(kind: ConnectionKind, inode: u64, pids: &[u32]) -> Connection 
         local_port: 0,
         remote_address: String::new(),
         remote_port: 0,
+        remote_host_name: None,
         peer_inode: 0,
         pids: pids.to_vec(),
     }

@@ -93,6 +93,7 @@ fn inet_connections(inet: &[InetSocket], fds: &FdTable, local_addresses: &HashSe
             local_port: s.local.port(),
             remote_address: s.remote.ip().to_string(),
             remote_port: s.remote.port(),
+            remote_host_name: None,
             peer_inode: u64::from(peer),
             pids: pids_of(fds, s.inode),
         });
@@ -139,6 +140,7 @@ fn unix_connections(unix: &[UnixSocket], fds: &FdTable, out: &mut Vec<Connection
             local_port: 0,
             remote_address: remote.to_owned(),
             remote_port: 0,
+            remote_host_name: None,
             peer_inode: u64::from(s.peer),
             pids: pids_of(fds, s.inode),
         });
@@ -176,6 +178,7 @@ fn ends(kind: ConnectionKind, inode: u64, path: &str, holders: impl Iterator<Ite
         local_port: 0,
         remote_address: String::new(),
         remote_port: 0,
+        remote_host_name: None,
         peer_inode: if writers.is_empty() || readers.is_empty() { 0 } else { inode },
         pids,
     }

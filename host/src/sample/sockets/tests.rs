@@ -450,12 +450,13 @@ fn connections_serialize_with_wit_names() {
         local_port: 0,
         remote_address: String::new(),
         remote_port: 0,
+        remote_host_name: None,
         peer_inode: 8,
         pids: vec![1, 2],
     };
     assert_eq!(
         serde_json::to_string(&connection).unwrap(),
-        r#"{"kind":"unix-seqpacket","state":"established","inode":7,"local_address":"@x","local_port":0,"remote_address":"","remote_port":0,"peer_inode":8,"pids":[1,2]}"#
+        r#"{"kind":"unix-seqpacket","state":"established","inode":7,"local_address":"@x","local_port":0,"remote_address":"","remote_port":0,"remote_host_name":null,"peer_inode":8,"pids":[1,2]}"#
     );
     for kind in [
         ConnectionKind::Tcp,

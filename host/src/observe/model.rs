@@ -1,0 +1,190 @@
+//! The observed events: plain Rust mirrors of the event records in
+//! `probes-wit/wit/probe.wit` (interface `types`), field for field, with the
+//! same units and names (`start-time-seconds` → `start_time_seconds`).
+//!
+//! Serialized with serde (for JSON output and tests), an event is tagged by
+//! its variant:
+//!
+//! ```json
+//! {"time_nanos":1795770028414541000,
+//!  "event":{"process":{"kind":"exit","pid":4242,"ppid":1,"name":"sleep","start_time_seconds":1795770020.5,
+//!                      "exit_code":0,"exit_signal":null,"id":null}}}
+//! {"time_nanos":…,"event":{"file":{"kind":"rename","path":"/etc/b","old_path":"/etc/a","directory":false}}}
+//! {"time_nanos":…,"event":{"log":{"origin":"/var/log/syslog","level":"error","process":"sshd","pid":812,
+//!                                 "message":"Failed password for root"}}}
+//! ```
+
+use serde::Serialize;
+
+/// What happened to a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProcessEventKind {
+    Fork,
+    Exec,
+    Exit,
+    UidChange,
+    GidChange,
+}
+
+impl ProcessEventKind {
+    /// The WIT name (`fork`, `uid-change`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessEventKind::Fork => "fork",
+            ProcessEventKind::Exec => "exec",
+            ProcessEventKind::Exit => "exit",
+            ProcessEventKind::UidChange => "uid-change",
+            ProcessEventKind::GidChange => "gid-change",
+        }
+    }
+}
+
+/// A process event (netlink proc connector, or the process-table diff).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessEvent {
+    pub kind: ProcessEventKind,
+    /// The process (thread-group id; threads are never reported).
+    pub pid: u32,
+    /// The parent process (its thread-group id); 0 when unknown.
+    pub ppid: u32,
+    /// /proc/<pid>/stat comm (after an exec: the new program's); empty when
+    /// the process was gone before it could be read.
+    pub name: String,
+    /// Unix time the process started (seconds); 0 when unknown.
+    pub start_time_seconds: f64,
+    /// `exit`: the exit status when it exited normally.
+    pub exit_code: Option<i32>,
+    /// `exit`: the signal that killed it.
+    pub exit_signal: Option<u32>,
+    /// `uid-change`: the new effective uid; `gid-change`: the new effective gid.
+    pub id: Option<u32>,
+}
+
+/// What happened to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileEventKind {
+    Create,
+    Update,
+    Delete,
+    Rename,
+}
+
+impl FileEventKind {
+    /// The WIT name (`create`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileEventKind::Create => "create",
+            FileEventKind::Update => "update",
+            FileEventKind::Delete => "delete",
+            FileEventKind::Rename => "rename",
+        }
+    }
+}
+
+/// A file event (inotify).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileEvent {
+    pub kind: FileEventKind,
+    /// Absolute path (after a rename: the new path).
+    pub path: String,
+    /// `rename`: the old path.
+    pub old_path: Option<String>,
+    pub directory: bool,
+}
+
+/// Normalised log levels (the original gomon's map: syslog, Apache,
+/// Postgres, … words; see `logs::parse::level_from_word`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+impl LogLevel {
+    /// The WIT name (`trace`, …, `fatal`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::Fatal => "fatal",
+        }
+    }
+}
+
+/// One log line or record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogEvent {
+    /// `journal`, `kmsg`, or the tailed file's path.
+    pub origin: String,
+    pub level: LogLevel,
+    /// The program that wrote the line (syslog tag, journal identifier); may be empty.
+    pub process: String,
+    pub pid: Option<u32>,
+    pub message: String,
+}
+
+/// One event of any source.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    Process(ProcessEvent),
+    File(FileEvent),
+    Log(LogEvent),
+}
+
+/// Where an observation came from: Loki's `source` stream label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObservationSource {
+    Process,
+    File,
+    Logs,
+}
+
+impl ObservationSource {
+    /// The WIT name (`process`, `file`, `logs`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservationSource::Process => "process",
+            ObservationSource::File => "file",
+            ObservationSource::Logs => "logs",
+        }
+    }
+}
+
+/// One observation on its way to Loki (or the local observations file).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    /// Unix nanoseconds: when the event happened (a log line's own stamp
+    /// when it has one) or when gomon saw it.
+    pub time_nanos: u64,
+    pub source: ObservationSource,
+    /// The `event` stream label: `fork`, `exec`, …, `create`, …, or the log level.
+    pub event_name: String,
+    /// The log line sent. The host hands probes an empty line; the built-in
+    /// `observe` probe formats it.
+    pub line: String,
+    /// Per-entry detail sent as Loki structured metadata (`pid`, `name`, …).
+    pub metadata: Vec<(String, String)>,
+    /// The typed event, unchanged by the host.
+    pub event: Event,
+}
+
+/// An event and when it happened: what the observers deliver, in batches.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimedEvent {
+    /// Unix nanoseconds when it happened: the log line's own stamp when it
+    /// has one, the kernel's for process events, else when gomon saw it.
+    pub time_nanos: u64,
+    pub event: Event,
+}

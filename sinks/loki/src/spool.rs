@@ -1,0 +1,474 @@
+//! The on-disk spool: every batch is written here (and fsync'd) before it is
+//! sent, and deleted once Loki accepted it.
+//!
+//! One file per batch, named by a sequence number that only grows, so sending
+//! oldest-first keeps the order of every stream, across restarts too:
+//!
+//! ```text
+//! <spool_dir>/lock                        flock'd while a sink uses the directory
+//! <spool_dir>/00000000000000000041.seg    one batch, complete
+//! <spool_dir>/00000000000000000042.seg.tmp   being written (deleted at start)
+//! ```
+//!
+//! A segment file is a magic line, a JSON header line, and the push body exactly
+//! as it will be sent (so a replay needs no re-encoding, and a segment keeps its
+//! format if the configuration changes):
+//!
+//! ```text
+//! GOMONLOKI1\n
+//! {"format":"protobuf","entries":312,"body_bytes":20417,"created_unix_nanos":…,"oldest_nanos":…}\n
+//! <body_bytes bytes of body>
+//! ```
+//!
+//! A segment is written to `.tmp`, fsync'd, renamed, and the directory fsync'd:
+//! after a crash a segment is either complete or absent. When a new segment
+//! would take the spool past its size, the oldest segments (never the one being
+//! sent) are deleted and their entries counted as dropped (`spool_full`).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::encode::Format;
+use crate::stats::{DropReason, Stats};
+
+const MAGIC: &[u8] = b"GOMONLOKI1\n";
+const SUFFIX: &str = ".seg";
+const TMP_SUFFIX: &str = ".seg.tmp";
+/// Longest header line read back (it is ~150 bytes).
+const MAX_HEADER: usize = 4096;
+
+/// A spool that cannot be used. Messages name the path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpoolError {
+    /// Another process (another gomon) has the spool directory.
+    #[error("the Loki spool {} is in use by another process", .0.display())]
+    Locked(PathBuf),
+    /// A file operation failed.
+    #[error("Loki spool {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A segment file is damaged.
+    #[error("Loki spool segment {} is damaged: {problem}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// What a segment holds, besides its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentHeader {
+    /// Body format.
+    #[serde(with = "format_name")]
+    pub format: Format,
+    /// Entries in the body.
+    pub entries: u64,
+    /// Body length, checked on read.
+    pub body_bytes: u64,
+    /// When the batch was cut, Unix nanoseconds.
+    pub created_unix_nanos: u64,
+    /// Time of its oldest entry, Unix nanoseconds.
+    pub oldest_nanos: u64,
+}
+
+/// A segment read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its header.
+    pub header: SegmentHeader,
+    /// The push body.
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Info {
+    file_bytes: u64,
+    entries: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    segments: BTreeMap<u64, Info>,
+    bytes: u64,
+    entries: u64,
+    next_seq: u64,
+    in_flight: Option<u64>,
+}
+
+/// The spool directory of one sink.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    state: Mutex<State>,
+    stats: Arc<Stats>,
+    level: tokio::sync::watch::Sender<u64>,
+    _lock: File,
+}
+
+impl Spool {
+    /// Opens (creating) the spool in `dir`: takes its lock, deletes unfinished
+    /// `.tmp` files, and indexes the segments left by a previous run (a damaged
+    /// one is deleted, logged and counted as `corrupt`).
+    pub fn open(dir: &Path, max_bytes: u64, stats: Arc<Stats>) -> Result<Spool, SpoolError> {
+        let io_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| SpoolError::Io { path, source }
+        };
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(SpoolError::Locked(dir.to_owned())),
+            Err(fs::TryLockError::Error(source)) => return Err(SpoolError::Io { path: lock_path, source }),
+        }
+        let mut state = State::default();
+        for item in fs::read_dir(dir).map_err(io_err(dir))? {
+            let item = item.map_err(io_err(dir))?;
+            let name = item.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let path = item.path();
+            if name.ends_with(TMP_SUFFIX) {
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            let Some(seq) = name.strip_suffix(SUFFIX).and_then(|s| s.parse::<u64>().ok()) else { continue };
+            state.next_seq = state.next_seq.max(seq + 1);
+            match read_header(&path) {
+                Ok((header, file_bytes)) => {
+                    state.segments.insert(seq, Info { file_bytes, entries: header.entries });
+                    state.bytes += file_bytes;
+                    state.entries += header.entries;
+                }
+                Err(e) => {
+                    tracing::error!("Deleting a damaged Loki spool segment; its entries are lost: {e}");
+                    stats.dropped(DropReason::Corrupt, 0);
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        let (level, _) = tokio::sync::watch::channel(state.segments.len() as u64);
+        let spool = Spool { dir: dir.to_owned(), max_bytes, state: Mutex::new(state), stats, level, _lock: lock };
+        spool.publish(&spool.lock());
+        Ok(spool)
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes a segment (fsync'd, then renamed into place) after making room
+    /// for it; returns its sequence number. Only one caller appends at a time
+    /// (the sink's writer lock), so sequence numbers appear in order.
+    pub fn append(&self, header: &SegmentHeader, body: &[u8]) -> Result<u64, SpoolError> {
+        let mut head = serde_json::to_vec(header).unwrap_or_default();
+        head.push(b'\n');
+        let file_bytes = (MAGIC.len() + head.len() + body.len()) as u64;
+        let (seq, evicted) = {
+            let mut state = self.lock();
+            let seq = state.next_seq;
+            state.next_seq += 1;
+            let mut evicted = Vec::new();
+            while state.bytes + file_bytes > self.max_bytes {
+                let in_flight = state.in_flight;
+                let Some(&oldest) = state.segments.keys().find(|s| Some(**s) != in_flight) else { break };
+                if let Some(info) = state.segments.remove(&oldest) {
+                    state.bytes -= info.file_bytes;
+                    state.entries -= info.entries;
+                    evicted.push((oldest, info.entries));
+                }
+            }
+            if !evicted.is_empty() {
+                self.publish(&state);
+            }
+            (seq, evicted)
+        };
+        for (old, entries) in evicted {
+            let _ = fs::remove_file(self.path(old));
+            self.stats.dropped(DropReason::SpoolFull, entries);
+            tracing::error!(
+                "The Loki spool {} is full ({} bytes): deleted its oldest batch, {entries} entries lost.",
+                self.dir.display(),
+                self.max_bytes
+            );
+        }
+        let tmp = self.dir.join(format!("{seq:020}{TMP_SUFFIX}"));
+        let write = || -> io::Result<()> {
+            let mut file = File::create(&tmp)?;
+            file.write_all(MAGIC)?;
+            file.write_all(&head)?;
+            file.write_all(body)?;
+            file.sync_all()?;
+            fs::rename(&tmp, self.path(seq))?;
+            File::open(&self.dir)?.sync_all()
+        };
+        if let Err(source) = write() {
+            let _ = fs::remove_file(&tmp);
+            return Err(SpoolError::Io { path: tmp, source });
+        }
+        let mut state = self.lock();
+        state.segments.insert(seq, Info { file_bytes, entries: header.entries });
+        state.bytes += file_bytes;
+        state.entries += header.entries;
+        self.publish(&state);
+        Ok(seq)
+    }
+
+    /// The oldest segment's number, which becomes the one in flight (safe from
+    /// eviction until [`Spool::remove`] or [`Spool::release`]).
+    pub fn next(&self) -> Option<u64> {
+        let mut state = self.lock();
+        let seq = state.segments.keys().next().copied();
+        state.in_flight = seq;
+        seq
+    }
+
+    /// Reads segment `seq`.
+    pub fn read(&self, seq: u64) -> Result<Segment, SpoolError> {
+        let path = self.path(seq);
+        let data = fs::read(&path).map_err(|source| SpoolError::Io { path: path.clone(), source })?;
+        let corrupt = |problem| SpoolError::Corrupt { path: path.clone(), problem };
+        let (header, body_start) = parse_header(&data).map_err(corrupt)?;
+        let body_bytes = (data.len() - body_start) as u64;
+        if body_bytes != header.body_bytes {
+            return Err(corrupt(format!("body is {body_bytes} bytes, its header says {}", header.body_bytes)));
+        }
+        Ok(Segment { seq, header, body: data[body_start..].to_vec() })
+    }
+
+    /// Deletes segment `seq` (sent, or dropped); returns its entry count if it
+    /// was still in the spool.
+    pub fn remove(&self, seq: u64) -> Option<u64> {
+        let removed = {
+            let mut state = self.lock();
+            if state.in_flight == Some(seq) {
+                state.in_flight = None;
+            }
+            let info = state.segments.remove(&seq);
+            if let Some(info) = info {
+                state.bytes -= info.file_bytes;
+                state.entries -= info.entries;
+                self.publish(&state);
+            }
+            info
+        };
+        let _ = fs::remove_file(self.path(seq));
+        removed.map(|i| i.entries)
+    }
+
+    /// No segment is in flight any more.
+    pub fn release(&self) {
+        self.lock().in_flight = None;
+    }
+
+    /// Segments now.
+    pub fn segments(&self) -> u64 {
+        self.lock().segments.len() as u64
+    }
+
+    /// Bytes now.
+    pub fn bytes(&self) -> u64 {
+        self.lock().bytes
+    }
+
+    /// A receiver of the segment count, updated on every change.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.level.subscribe()
+    }
+
+    fn path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("{seq:020}{SUFFIX}"))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent even if a holder panicked: every update is
+        // a few integer operations.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn publish(&self, state: &State) {
+        self.stats.set_spool(state.bytes, state.segments.len() as u64, state.entries);
+        self.level.send_replace(state.segments.len() as u64);
+    }
+}
+
+/// The header of the segment at `path`, and the file's size.
+fn read_header(path: &Path) -> Result<(SegmentHeader, u64), SpoolError> {
+    let corrupt = |problem: String| SpoolError::Corrupt { path: path.to_owned(), problem };
+    let io_err = |source| SpoolError::Io { path: path.to_owned(), source };
+    let mut file = File::open(path).map_err(io_err)?;
+    let file_bytes = file.metadata().map_err(io_err)?.len();
+    let mut start = Vec::with_capacity(MAX_HEADER);
+    (&mut file).take(MAX_HEADER as u64).read_to_end(&mut start).map_err(io_err)?;
+    let (header, body_start) = parse_header(&start).map_err(corrupt)?;
+    if body_start as u64 + header.body_bytes != file_bytes {
+        return Err(corrupt(format!(
+            "{file_bytes} bytes, expected {} (header) + {} (body)",
+            body_start, header.body_bytes
+        )));
+    }
+    Ok((header, file_bytes))
+}
+
+/// Parses magic and header from the start of a segment; returns the header and
+/// where the body starts.
+fn parse_header(data: &[u8]) -> Result<(SegmentHeader, usize), String> {
+    let rest = data.strip_prefix(MAGIC).ok_or("not a gomon Loki segment (bad magic)")?;
+    let end = rest.iter().position(|b| *b == b'\n').ok_or("no header line")?;
+    let header: SegmentHeader =
+        serde_json::from_slice(&rest[..end]).map_err(|e| format!("unreadable header: {e}"))?;
+    Ok((header, MAGIC.len() + end + 1))
+}
+
+mod format_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::encode::Format;
+
+    pub fn serialize<S: Serializer>(format: &Format, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(format.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
+        let name = String::deserialize(d)?;
+        Format::from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown format `{name}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(entries: u64, body: &[u8]) -> SegmentHeader {
+        SegmentHeader {
+            format: Format::Protobuf,
+            entries,
+            body_bytes: body.len() as u64,
+            created_unix_nanos: 1,
+            oldest_nanos: 2,
+        }
+    }
+
+    fn open(dir: &Path, max: u64) -> (Spool, Arc<Stats>) {
+        let stats = Arc::new(Stats::default());
+        (Spool::open(dir, max, stats.clone()).unwrap(), stats)
+    }
+
+    #[test]
+    fn write_read_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, stats) = open(dir.path(), 1 << 20);
+        let a = spool.append(&header(3, b"first"), b"first").unwrap();
+        let b = spool.append(&header(4, b"second body"), b"second body").unwrap();
+        assert!(b > a);
+        assert_eq!(spool.segments(), 2);
+        let snap = stats.snapshot();
+        assert_eq!((snap.spool_segments, snap.spool_entries), (2, 7));
+        assert_eq!(snap.spool_bytes, spool.bytes());
+
+        assert_eq!(spool.next(), Some(a));
+        let seg = spool.read(a).unwrap();
+        assert_eq!(seg.body, b"first");
+        assert_eq!(seg.header, header(3, b"first"));
+        assert_eq!(spool.remove(a), Some(3));
+        assert_eq!(spool.next(), Some(b));
+        assert_eq!(spool.remove(b), Some(4));
+        assert_eq!(spool.next(), None);
+        assert_eq!(stats.snapshot().spool_bytes, 0);
+        let files: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(files, vec![std::ffi::OsString::from("lock")]);
+    }
+
+    #[test]
+    fn replay_after_reopen_oldest_first_and_numbers_keep_growing() {
+        let dir = tempfile::tempdir().unwrap();
+        let first;
+        {
+            let (spool, _) = open(dir.path(), 1 << 20);
+            first = spool.append(&header(1, b"a"), b"a").unwrap();
+            spool.append(&header(1, b"b"), b"b").unwrap();
+        }
+        // A half-written segment from a crash is removed, not replayed.
+        fs::write(dir.path().join("00000000000000000099.seg.tmp"), b"junk").unwrap();
+        let (spool, stats) = open(dir.path(), 1 << 20);
+        assert_eq!(stats.snapshot().spool_entries, 2);
+        let c = spool.append(&header(1, b"c"), b"c").unwrap();
+        let mut bodies = Vec::new();
+        while let Some(seq) = spool.next() {
+            bodies.push(spool.read(seq).unwrap().body);
+            spool.remove(seq);
+        }
+        assert_eq!(bodies, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        assert!(c > first + 1);
+        assert!(!dir.path().join("00000000000000000099.seg.tmp").exists());
+    }
+
+    #[test]
+    fn overflow_drops_oldest_but_not_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = vec![7u8; 1000];
+        // Room for about three segments.
+        let (spool, stats) = open(dir.path(), 3500);
+        let s0 = spool.append(&header(10, &body), &body).unwrap();
+        let s1 = spool.append(&header(11, &body), &body).unwrap();
+        let s2 = spool.append(&header(12, &body), &body).unwrap();
+        assert_eq!(spool.next(), Some(s0)); // in flight: protected
+        let s3 = spool.append(&header(13, &body), &body).unwrap();
+        assert_eq!(stats.snapshot().dropped(DropReason::SpoolFull), 11);
+        assert!(spool.bytes() <= 3500);
+        assert_eq!(spool.remove(s1), None, "s1 was evicted");
+        spool.remove(s0);
+        let mut left = Vec::new();
+        while let Some(seq) = spool.next() {
+            left.push(seq);
+            spool.remove(seq);
+        }
+        assert_eq!(left, vec![s2, s3]);
+    }
+
+    #[test]
+    fn damaged_segments_are_deleted_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (spool, _) = open(dir.path(), 1 << 20);
+            spool.append(&header(5, b"good"), b"good").unwrap();
+        }
+        fs::write(dir.path().join("00000000000000000007.seg"), b"GOMONLOKI1\n{not json\nbody").unwrap();
+        let mut short = MAGIC.to_vec();
+        short.extend_from_slice(br#"{"format":"json","entries":2,"body_bytes":100,"created_unix_nanos":0,"oldest_nanos":0}"#);
+        short.extend_from_slice(b"\nshort");
+        fs::write(dir.path().join("00000000000000000008.seg"), short).unwrap();
+        let (spool, stats) = open(dir.path(), 1 << 20);
+        assert_eq!(spool.segments(), 1);
+        assert_eq!(stats.snapshot().spool_entries, 5);
+        assert!(!dir.path().join("00000000000000000007.seg").exists());
+        assert!(!dir.path().join("00000000000000000008.seg").exists());
+        // Numbering continues past the damaged files.
+        assert!(spool.append(&header(1, b"x"), b"x").unwrap() >= 9);
+    }
+
+    #[test]
+    fn a_second_sink_cannot_share_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_spool, _) = open(dir.path(), 1 << 20);
+        let err = Spool::open(dir.path(), 1 << 20, Arc::new(Stats::default())).unwrap_err();
+        assert!(matches!(err, SpoolError::Locked(_)), "{err}");
+        assert!(err.to_string().contains(&dir.path().display().to_string()));
+    }
+}
