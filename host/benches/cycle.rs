@@ -19,10 +19,10 @@
 //! gomon does not read /proc/<pid>/statm, so neither does the floor. The
 //! three are interleaved round by round (the order rotates), so they see the
 //! same machine. Then the TCP dumps (v4 + v6) through sock_diag against
-//! reading and parsing /proc/net/tcp{,6}, and the real HTTP server
-//! (in-process, plain HTTP on loopback, interval 1 h) answering
-//! `requests` GETs of each page, each on a new connection, timed to the
-//! last byte. Prints medians and 90th percentiles. Not a test: timings live
+//! reading and parsing /proc/net/tcp{,6}; and the release `gomon` binary
+//! (plain HTTP on loopback, interval 1 h: it samples the same load once at
+//! start) answering `requests` GETs of each page, each on a new connection,
+//! timed to the last byte. Prints medians and 90th percentiles. Not a test: timings live
 //! in benches.
 
 use std::collections::BTreeMap;
@@ -46,7 +46,6 @@ use gomon::sample::sockets::dns::{HostNames, ResolverConfig};
 use gomon::sample::sockets::netlink::{DiagSocket, Dump, Replies};
 use gomon::sample::sockets::{Discoverer, SocketConfig, SocketDiscovery};
 use gomon::sample::{SampleConfig, Sampler};
-use gomon::serve::{self, AppState};
 use gomon_sink_prometheus::{MetricFamily, Value};
 
 fn main() {
@@ -127,8 +126,8 @@ fn main() {
     );
 
     tcp_dumps(rounds);
-    drop(gomon_full);
-    http(gomon.collector, probes, requests, sleepers.first().map(|c| c.id()));
+    drop((gomon, gomon_full, probes));
+    http(requests, sleepers.first().map(|c| c.id()));
 
     drop((listener, streams));
     for child in &mut sleepers {
@@ -386,9 +385,8 @@ impl Floor {
                 continue;
             }
             // SAFETY: fd_dir's fd is open; name NUL-terminated; buf writable for its length.
-            let n = unsafe {
-                libc::readlinkat(fd_dir.fd(), name.as_ptr(), self.buf.as_mut_ptr().cast(), self.buf.len())
-            };
+            let n =
+                unsafe { libc::readlinkat(fd_dir.fd(), name.as_ptr(), self.buf.as_mut_ptr().cast(), self.buf.len()) };
             if n <= 0 {
                 continue;
             }
@@ -608,7 +606,12 @@ fn tcp_dumps(rounds: usize) {
     }
     println!("\n{:<52} {:>10} {:>10}", "TCP sockets, v4 + v6, read and parsed", "median", "p90");
     println!("  {:<50} {:>10} {:>10}", format!("sock_diag ({diag_count} sockets)"), ms(median(&d)), ms(p90(&d)));
-    println!("  {:<50} {:>10} {:>10}", format!("/proc/net/tcp{{,6}} ({proc_count} sockets)"), ms(median(&p)), ms(p90(&p)));
+    println!(
+        "  {:<50} {:>10} {:>10}",
+        format!("/proc/net/tcp{{,6}} ({proc_count} sockets)"),
+        ms(median(&p)),
+        ms(p90(&p))
+    );
     println!("  {:<50} {:>9.2}×", "/proc / sock_diag", median(&p).as_secs_f64() / median(&d).as_secs_f64());
 }
 
@@ -666,23 +669,29 @@ fn hex_endpoint(text: &str) -> Option<SocketAddr> {
 
 // ------------------------------------------------------------------- HTTP
 
-/// Serves with the real server in-process and times GETs of each page.
-fn http(collector: Collector, probes: Arc<Mutex<ProbeSet>>, requests: usize, child: Option<u32>) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let interval = Duration::from_secs(3600);
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let address = runtime.block_on(async {
-        let listener = serve::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
-        let address = listener.local_addr().expect("local address");
-        let schedule = gomon::collect::start(collector, interval, shutdown_rx.clone());
-        let state = Arc::new(AppState { schedule, probes, http: Default::default(), scheme: "http", interval });
-        tokio::spawn(serve::serve(listener, None, state, shutdown_rx));
-        address
-    });
+/// Starts the release `gomon` binary (plain HTTP on loopback, interval
+/// 1 h, a fresh state directory) and times GETs of each page.
+fn http(requests: usize, child: Option<u32>) {
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("local address").port()
+    };
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let state = tempfile::tempdir().expect("state directory");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_gomon"))
+        .args(["--plain-http", "--interval", "1h", "--log-level", "warn", "--listen", &address.to_string()])
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting gomon");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while try_get(address, "/metrics").is_none() {
+        assert!(Instant::now() < deadline, "gomon did not answer /metrics");
+        assert!(server.try_wait().ok().flatten().is_none(), "gomon exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mut pages = vec!["/api/graph".to_owned(), "/gomon".to_owned()];
     if let Some(pid) = child {
         pages.push(format!("/api/graph?pid={pid}"));
@@ -691,13 +700,13 @@ fn http(collector: Collector, probes: Arc<Mutex<ProbeSet>>, requests: usize, chi
     pages.push("/metrics".to_owned());
     println!(
         "\n{:<40} {:>11} {:>10} {:>10}",
-        format!("HTTP, {requests} GETs each, new connection"),
+        format!("HTTP (gomon binary), {requests} GETs each"),
         "body",
         "median",
         "p90"
     );
     for page in &pages {
-        get(address, page); // the first sample, the graph probe's first call
+        get(address, page); // the graph probe's first call
         let mut times = Vec::with_capacity(requests);
         let mut size = 0;
         for _ in 0..requests {
@@ -707,20 +716,28 @@ fn http(collector: Collector, probes: Arc<Mutex<ProbeSet>>, requests: usize, chi
         }
         println!("  {page:<38} {:>9} B {:>10} {:>10}", size, ms(median(&times)), ms(p90(&times)));
     }
-    let _ = shutdown_tx.send(true);
-    runtime.shutdown_timeout(Duration::from_secs(5));
+    // SAFETY: plain kill of our own child.
+    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    let _ = server.wait();
 }
 
-/// One GET on a new connection; the body's size. Panics unless 200.
-fn get(address: SocketAddr, path: &str) -> usize {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("request");
+/// One GET on a new connection: status line and body size, or `None` if
+/// the connection failed.
+fn try_get(address: SocketAddr, path: &str) -> Option<(String, usize)> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("response");
-    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
-    let status = String::from_utf8_lossy(&response[..head_end.min(32)]).into_owned();
+    stream.read_to_end(&mut response).ok()?;
+    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let line_end = response.iter().position(|&b| b == b'\r').unwrap_or(head_end);
+    Some((String::from_utf8_lossy(&response[..line_end]).into_owned(), response.len() - head_end - 4))
+}
+
+/// One GET; the body's size. Panics unless 200.
+fn get(address: SocketAddr, path: &str) -> usize {
+    let (status, size) = try_get(address, path).unwrap_or_else(|| panic!("{path}: no response"));
     assert!(status.starts_with("HTTP/1.1 200"), "{path}: {status}");
-    response.len() - head_end - 4
+    size
 }
 
 // ------------------------------------------------------------------- load

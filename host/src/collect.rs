@@ -201,6 +201,11 @@ impl Schedule {
         self.latest.borrow().clone()
     }
 
+    /// A receiver that sees each new exposition (the plugin's history records them).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Exposition>> {
+        self.latest.clone()
+    }
+
     /// Asks for a cycle now (after the probe set changed, say).
     pub fn request_cycle(&self) {
         self.request.notify_one();

@@ -40,6 +40,11 @@ pub struct Config {
     pub probe: BTreeMap<String, ProbeConfig>,
     /// gomon's own log.
     pub log: LogConfig,
+    /// What the host observes (`[observe]`): process, file and log events.
+    pub observe: crate::observe::ObserveConfig,
+    /// Loki push (`[loki]`). Without `url`, observations go to a size-rotated
+    /// NDJSON file in `<state_dir>/observations/`.
+    pub loki: gomon_sink_loki::LokiConfig,
 }
 
 /// TLS settings. Without `cert` and `key`, gomon generates a self-signed
@@ -157,6 +162,8 @@ impl Default for Config {
             probes: ProbesConfig::default(),
             probe: BTreeMap::new(),
             log: LogConfig::default(),
+            observe: crate::observe::ObserveConfig::default(),
+            loki: gomon_sink_loki::LokiConfig::default(),
         }
     }
 }
@@ -226,6 +233,8 @@ impl Config {
                 anyhow::bail!("probe.{name}.call_timeout is too short (minimum 10ms)");
             }
         }
+        self.observe.validate()?;
+        self.loki.validate().map_err(|e| anyhow::anyhow!("loki: {e}"))?;
         Ok(())
     }
 }

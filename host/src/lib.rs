@@ -9,6 +9,9 @@
 
 pub mod collect;
 pub mod config;
+pub mod observations;
+pub mod observe;
+pub mod plugin;
 pub mod runtime;
 pub mod sample;
 pub mod serve;

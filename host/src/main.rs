@@ -53,6 +53,10 @@ struct Options {
     /// Directory of operator probes (*.wasm) [default: <state-dir>/probes].
     #[arg(long, global = true, value_name = "DIR")]
     probe_dir: Option<PathBuf>,
+    /// Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push);
+    /// without it they go to <state-dir>/observations/observations.ndjson.
+    #[arg(long, global = true, value_name = "URL")]
+    loki_url: Option<String>,
     /// Log format.
     #[arg(long, global = true, value_enum)]
     log_format: Option<LogFormat>,
@@ -70,6 +74,9 @@ enum Command {
     /// Work with probe modules.
     #[command(subcommand)]
     Probe(ProbeCommand),
+    /// The Grafana data source plugin.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Sample once and print the snapshot a probe receives, as JSON.
     Snapshot {
         /// Show only what a probe with these grants sees (comma-separated:
@@ -107,6 +114,23 @@ enum ProbeCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Lay out the plugin directory as Grafana loads it: plugin.json, module.js,
+    /// img/, README.md, LICENSE and this executable as <executable>_linux_<arch>.
+    Package {
+        /// The plugin directory to write, e.g.
+        /// /var/lib/grafana/plugins/gomon-host-datasource.
+        dir: PathBuf,
+        /// The built frontend (`npm run build` in assets/plugin).
+        #[arg(long, value_name = "PATH", default_value = cmd::plugin::DEFAULT_FRONTEND)]
+        frontend: PathBuf,
+        /// Write into DIR even if it is not empty.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
 impl Options {
     /// The file's configuration with the flags applied.
     fn config(&self) -> anyhow::Result<Config> {
@@ -133,6 +157,9 @@ impl Options {
         if let Some(dir) = &self.probe_dir {
             config.probes.dir = Some(dir.clone());
         }
+        if let Some(url) = &self.loki_url {
+            config.loki.url = Some(url.clone());
+        }
         if let Some(format) = self.log_format {
             config.log.format = format;
         }
@@ -145,6 +172,25 @@ impl Options {
 }
 
 fn main() -> ExitCode {
+    // Grafana starts its plugins with a magic cookie in the environment and no
+    // arguments: plugin mode, before any argument parsing.
+    match gomon::plugin::requested() {
+        Ok(false) => {}
+        Ok(true) => {
+            let result = gomon::plugin::config_from_env().and_then(|c| gomon::plugin::run(c, cmd::run::load_probes));
+            return match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("gomon: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Err(e) => {
+            eprintln!("gomon: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let cli = Cli::parse();
     let result = cli.options.config().and_then(|config| match cli.command {
         Some(Command::Config) => {
@@ -155,6 +201,9 @@ fn main() -> ExitCode {
         Some(Command::Probe(ProbeCommand::Check { file })) => cmd::probe::check(&config, &file),
         Some(Command::Probe(ProbeCommand::List { json })) => cmd::probe::list(&config, json),
         Some(Command::Probe(ProbeCommand::New { name, dir })) => cmd::probe::new(&name, dir.as_deref()),
+        Some(Command::Plugin(PluginCommand::Package { dir, frontend, force })) => {
+            cmd::plugin::package(&dir, &frontend, force)
+        }
         Some(Command::Snapshot { grants, probe }) => cmd::snapshot::print(&config, &grants, probe.as_deref()),
     });
     match result {

@@ -7,6 +7,9 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use gomon::config::{Config, LogFormat};
+use gomon::plugin::events::ObservationRing;
+use gomon::plugin::history::{self, History, Limits as HistoryLimits};
+use gomon::plugin::source::Local;
 use gomon::runtime::reload::Reloader;
 use gomon::runtime::{ProbeSet, RuntimeOptions, probe::Limits};
 use gomon::sample::sockets::{SocketConfig, SocketDiscovery};
@@ -69,7 +72,16 @@ async fn collector(config: Config) -> anyhow::Result<()> {
     let sockets = SocketDiscovery::start(socket_config)
         .map_err(|e| tracing::warn!("Socket discovery not started; no connections will be seen: {e}"))
         .ok();
-    let collector = collect::Collector::new(sampler, sockets, probes.clone());
+    let mut collector = collect::Collector::new(sampler, sockets, probes.clone());
+
+    // Observations: process, file and log events through the observe probes
+    // to Loki or the local file; the ring keeps recent ones for the agent API.
+    let observations = Arc::new(ObservationRing::default());
+    let (observing, observation_families) =
+        gomon::observations::start(&config, probes.clone(), observations.clone(), shutdown_rx.clone())?;
+    for source in observation_families {
+        collector.add_source(source);
+    }
     let schedule = collect::start(collector, config.interval, shutdown_rx.clone());
 
     // Hot reload: a changed probe set is sampled at once, not at the next tick.
@@ -79,6 +91,19 @@ async fn collector(config: Config) -> anyhow::Result<()> {
     let (stop, on_change) = (stopping.clone(), schedule.clone());
     Reloader::new(dir, probes).spawn(move || stop.load(Ordering::Relaxed), move || on_change.request_cycle());
 
+    // The agent API (a Grafana plugin elsewhere queries it): recent samples and observations.
+    let history = Arc::new(History::new(HistoryLimits::default()));
+    tokio::spawn(history::feed(history.clone(), schedule.subscribe()));
+    let api = Arc::new(Local {
+        schedule: schedule.clone(),
+        probes: probes_for_http.clone(),
+        history,
+        observations,
+        interval: config.interval,
+        proc_root: config.sample.proc_root.clone(),
+        loki_url: config.loki.url.as_deref().and_then(|url| reqwest::Url::parse(url).ok()),
+    });
+
     let scheme = if tls.is_some() { "https" } else { "http" };
     let state = Arc::new(AppState {
         schedule,
@@ -86,6 +111,7 @@ async fn collector(config: Config) -> anyhow::Result<()> {
         http: Default::default(),
         scheme,
         interval: config.interval,
+        local: api,
     });
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(url = %format!("{scheme}://{local}/metrics"), interval = ?config.interval, "Serving metrics.");
@@ -105,6 +131,7 @@ async fn collector(config: Config) -> anyhow::Result<()> {
     tracing::info!("Shutting down.");
     stopping.store(true, Ordering::Relaxed);
     let _ = shutdown_tx.send(true);
+    observing.stop().await;
     let _ = server.await;
     Ok(())
 }

@@ -6,6 +6,8 @@
 //! process_diff_interval = "15s"
 //! batch_max_wait = "200ms"
 //! batch_max_events = 1000
+//! chain = []            # observe probes called first, in this order
+//! lag_interval = "1m"   # observation-lag canaries; "0s" = off
 //!
 //! [observe.files]
 //! enabled = true
@@ -50,6 +52,15 @@ pub struct ObserveConfig {
     pub files: FilesConfig,
     /// Log lines.
     pub logs: LogsConfig,
+    /// Order of the observe probes: these first, in this order, then the
+    /// other observe probes (built-ins first, then by name). Empty: the
+    /// built-in `observe` probe first, then operators' probes by name.
+    pub chain: Vec<String>,
+    /// How often gomon measures its own observation lag (a canary process,
+    /// file write and log line; `gomon_observation_lag_seconds{source}`).
+    /// `0s` turns it off.
+    #[serde(with = "humantime_serde")]
+    pub lag_interval: Duration,
 }
 
 /// `[observe.files]`: file events under some directories.
@@ -110,6 +121,8 @@ impl Default for ObserveConfig {
             batch_max_events: 1000,
             files: FilesConfig::default(),
             logs: LogsConfig::default(),
+            chain: Vec::new(),
+            lag_interval: Duration::from_secs(60),
         }
     }
 }

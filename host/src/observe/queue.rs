@@ -63,32 +63,37 @@ impl Emitter {
 
     /// Queues one event. `false` when the observer is stopping (the event
     /// was not queued, and the source should end).
+    ///
+    /// The event is counted before it is queued (and the count taken back
+    /// if it is not), so a consumer that holds it always sees it counted.
     pub fn emit(&self, event: TimedEvent) -> bool {
+        self.stats.add_events(self.source, 1);
         let event = match self.tx.try_send(event) {
-            Ok(()) => {
-                self.stats.add_events(self.source, 1);
-                return true;
+            Ok(()) => return true,
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                self.stats.remove_events(self.source, 1);
+                return false;
             }
-            Err(crossbeam_channel::TrySendError::Disconnected(_)) => return false,
             Err(crossbeam_channel::TrySendError::Full(event)) => event,
         };
         let stop = self.stop.receiver();
         let sent = match self.overflow {
             Overflow::Wait => select! {
                 send(self.tx, event) -> r => r.is_ok(),
-                recv(stop) -> _ => return false,
+                recv(stop) -> _ => false,
             },
             Overflow::Drop => select! {
                 send(self.tx, event) -> r => r.is_ok(),
-                recv(stop) -> _ => return false,
+                recv(stop) -> _ => false,
                 default(DROP_AFTER) => {
+                    self.stats.remove_events(self.source, 1);
                     self.stats.add_dropped(self.source, 1);
                     return true;
                 }
             },
         };
-        if sent {
-            self.stats.add_events(self.source, 1);
+        if !sent {
+            self.stats.remove_events(self.source, 1);
         }
         sent
     }
@@ -113,6 +118,15 @@ impl Emitter {
     pub fn stop(&self) -> &Stop {
         &self.stop
     }
+}
+
+/// An emitter whose queue a test reads directly (no batcher).
+#[cfg(test)]
+pub fn test_emitter(source: ObservationSource, capacity: usize) -> (Emitter, Receiver<TimedEvent>, Arc<Stop>) {
+    let stop = Arc::new(Stop::new().expect("eventfd"));
+    let (tx, rx) = crossbeam_channel::bounded(capacity);
+    let emitter = Emitter::new(tx, source, Overflow::Wait, Arc::new(ObserverStats::default()), stop.clone());
+    (emitter, rx, stop)
 }
 
 /// Collects events into batches and hands them to the tokio channel until
@@ -164,14 +178,19 @@ pub fn run_batcher(
         let delivered = runtime.block_on(async {
             tokio::select! {
                 permit = out.reserve() => match permit {
-                    Ok(permit) => { permit.send(batch); Some(true) }
+                    Ok(permit) => {
+                        // Counted first, so that a consumer that has the batch sees it counted.
+                        stats.add_batch();
+                        permit.send(batch);
+                        Some(true)
+                    }
                     Err(_) => None,
                 },
                 _ = stopped.wait_for(|s| *s) => Some(false),
             }
         });
         match delivered {
-            Some(true) => stats.add_batch(),
+            Some(true) => {}
             Some(false) => break,
             None => return, // the consumer is gone
         }
@@ -190,9 +209,10 @@ fn deliver_now(out: &mpsc::Sender<Vec<TimedEvent>>, batch: Vec<TimedEvent>, stat
     if batch.is_empty() {
         return true;
     }
-    match out.try_send(batch) {
-        Ok(()) => {
+    match out.try_reserve() {
+        Ok(permit) => {
             stats.add_batch();
+            permit.send(batch);
             true
         }
         Err(_) => false,

@@ -75,6 +75,11 @@ impl ObserverStats {
         self.source(source).events.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Takes back `n` events counted by [`ObserverStats::add_events`] that were not queued after all.
+    pub(super) fn remove_events(&self, source: ObservationSource, n: u64) {
+        self.source(source).events.fetch_sub(n, Ordering::Relaxed);
+    }
+
     /// Counts `n` events of `source` lost.
     pub fn add_dropped(&self, source: ObservationSource, n: u64) {
         self.source(source).dropped.fetch_add(n, Ordering::Relaxed);

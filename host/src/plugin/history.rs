@@ -25,13 +25,11 @@ use gomon_sink_grafana::Series;
 use gomon_sink_prometheus::{Kind, MetricFamily, Value};
 use tokio::sync::watch;
 
+use crate::collect::Exposition;
+
 /// Families a `metrics` query without a metric returns: CPU, memory, load.
-pub const DEFAULT_FAMILIES: [&str; 4] = [
-    "gomon_system_cpu_seconds_total",
-    "gomon_memory_used_bytes",
-    "gomon_memory_available_bytes",
-    "gomon_load_average",
-];
+pub const DEFAULT_FAMILIES: [&str; 4] =
+    ["gomon_system_cpu_seconds_total", "gomon_memory_used_bytes", "gomon_memory_available_bytes", "gomon_load_average"];
 
 /// Most bytes a filter regex may compile to.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -221,9 +219,10 @@ impl History {
         let filter = match query.filter.as_deref().filter(|f| !f.is_empty()) {
             None => None,
             Some(pattern) => Some(
-                regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build().map_err(|e| {
-                    HistoryError::Filter { filter: pattern.to_owned(), message: e.to_string() }
-                })?,
+                regex::RegexBuilder::new(pattern)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .map_err(|e| HistoryError::Filter { filter: pattern.to_owned(), message: e.to_string() })?,
             ),
         };
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -265,6 +264,32 @@ impl History {
             }
         }
         Ok(out)
+    }
+}
+
+/// Records every exposition the collector publishes until the collector stops.
+/// Spawn it next to the schedule: `tokio::spawn(history::feed(history, schedule.subscribe()))`.
+pub async fn feed(history: std::sync::Arc<History>, mut expositions: watch::Receiver<std::sync::Arc<Exposition>>) {
+    while expositions.changed().await.is_ok() {
+        let exposition = expositions.borrow_and_update().clone();
+        if exposition.generation == 0 {
+            continue;
+        }
+        // The snapshot's own time (Unix seconds) stamps the cycle; else now.
+        let at_ms = exposition
+            .snapshot
+            .as_ref()
+            .map(|s| (s.taken_at_seconds * 1000.0) as i64)
+            .filter(|ms| *ms > 0)
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0)
+            });
+        let history = history.clone();
+        // Recording a cycle takes well under a millisecond, but it holds a mutex.
+        let _ = tokio::task::spawn_blocking(move || history.record(&exposition.families, at_ms)).await;
     }
 }
 

@@ -645,11 +645,14 @@ fn settle(probe: &mut LoadedProbe, error: Option<CallError>, interval: Duration)
 /// Indexes of the observe probes in chain order: the names in `chain`
 /// first, in that order; then the rest, built-ins before files, by name.
 fn observe_order(probes: &[LoadedProbe], chain: &[String]) -> Vec<usize> {
-    let mut rest: Vec<usize> = (0..probes.len())
-        .filter(|&i| probes[i].world == World::Observe && !chain.contains(&probes[i].name))
-        .collect();
+    let mut rest: Vec<usize> =
+        (0..probes.len()).filter(|&i| probes[i].world == World::Observe && !chain.contains(&probes[i].name)).collect();
     rest.sort_by_key(|&i| (probes[i].source != Source::Builtin, probes[i].name.clone()));
-    chain.iter().filter_map(|name| probes.iter().position(|p| &p.name == name && p.world == World::Observe)).chain(rest).collect()
+    chain
+        .iter()
+        .filter_map(|name| probes.iter().position(|p| &p.name == name && p.world == World::Observe))
+        .chain(rest)
+        .collect()
 }
 
 /// `None` for the first failure (retry next cycle), then one interval,

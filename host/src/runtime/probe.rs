@@ -13,7 +13,9 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::{self, GraphPre, GraphWorld, Measure, MeasurePre, ObservePre, ObserveWorld, host, topology, types};
+use super::bindings::{
+    self, GraphPre, GraphWorld, Measure, MeasurePre, ObservePre, ObserveWorld, host, topology, types,
+};
 use super::engine::{EPOCH_TICK, Ticker};
 
 /// Per-probe limits.
@@ -328,7 +330,11 @@ impl Instance {
         if out.len() > max.max(batch.len()) {
             return Err(CallError::new(
                 ErrorKind::Contract,
-                format!("returned {} observations for a batch of {}, more than the limit of {max}", out.len(), batch.len()),
+                format!(
+                    "returned {} observations for a batch of {}, more than the limit of {max}",
+                    out.len(),
+                    batch.len()
+                ),
             ));
         }
         Ok(out)

@@ -4,6 +4,7 @@
 //! arrive within a deadline, request heads are size-limited, connections are
 //! capped, and a bad connection only ever affects itself.
 
+pub mod api;
 pub mod graph;
 pub mod tls;
 
@@ -52,6 +53,8 @@ pub struct AppState {
     pub scheme: &'static str,
     /// The sampling interval (the connections page refreshes on it).
     pub interval: std::time::Duration,
+    /// The agent API's answers (the same a Grafana plugin computes in-process).
+    pub local: Arc<crate::plugin::source::Local>,
 }
 
 /// Accepts connections until `shutdown` turns true, then drains.
@@ -117,6 +120,14 @@ async fn handle(req: Request<Incoming>, state: Arc<AppState>) -> Result<Response
         (&Method::GET | &Method::HEAD, "/api/graph") => ("/api/graph", graph::api(&req, &state).await),
         (&Method::GET | &Method::HEAD, "/gomon" | "/gomon/") => ("/gomon", graph::page(&req, &state, false).await),
         (&Method::GET | &Method::HEAD, "/gomon/svg") => ("/gomon/svg", graph::page(&req, &state, true).await),
+        (&Method::GET | &Method::HEAD, "/api/nodegraph") => ("/api/nodegraph", api::nodegraph(&req, &state).await),
+        (&Method::GET | &Method::HEAD, "/api/series") => ("/api/series", api::series(&req, &state).await),
+        (&Method::GET | &Method::HEAD, "/api/processes") => ("/api/processes", api::processes(&state).await),
+        (&Method::GET | &Method::HEAD, "/api/events") => ("/api/events", api::events(&req, &state)),
+        (&Method::GET | &Method::HEAD, "/api/health") => ("/api/health", api::health(&state).await),
+        (_, "/api/nodegraph" | "/api/series" | "/api/processes" | "/api/events" | "/api/health") => {
+            ("method", method_not_allowed())
+        }
         (_, "/metrics" | "/" | "/api/probes" | "/api/graph" | "/gomon" | "/gomon/svg") => {
             ("method", method_not_allowed())
         }

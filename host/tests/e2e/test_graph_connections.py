@@ -8,14 +8,15 @@ The test starts real processes (children.py) with known connections between them
           ├─ gm-unix-a ─fork─ gm-unix-b                 (unix stream socketpair, one end each)
           └─ gm-pipe-w ─fork─ gm-pipe-r                 (pipe: parent writes, child reads)
 
-then starts gomon (interval 1 s) and polls /api/graph and /api/graph?pid=N until socket
+then starts gomon (interval 1 s) and polls /api/graph (the overview) and
+/api/graph?pid=N (the view focused on each of the six children) until socket
 discovery has seen them. It asserts that the edges touching those pids are *exactly*
 the expected ones: the connections above, with the right endpoints and kind in
-`details`, plus the process-tree (`parent:`) links that the graph probe draws between
-every two shown processes (probes/graph: one edge per pair, from the shallower process
-to the deeper, the lower pid first on a tie; `parent:` lines first, then the
-connection lines sorted), and, in the focused view of the TCP server, its listening
-socket as a data node. Nothing else may touch them: no host node (the TCP peers are
+`details`, plus the process-tree (`parent:`) edge the graph probe draws from every
+shown process's parent, when that is shown too (probes/graph: one edge per pair of
+processes, from the shallower to the deeper, the lower pid first on a tie; `parent:`
+lines first, then the connection lines sorted), and, in the view focused on the TCP
+server, its listening socket as a data node. Nothing else may touch them: no host node (the TCP peers are
 local processes, so the edge is process ↔ process), no pipe to the test (readiness
 pipes are closed before gomon starts), no stray data node.
 """

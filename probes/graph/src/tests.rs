@@ -279,13 +279,20 @@ fn a_host_is_titled_by_its_reverse_dns_name_when_known() {
         ],
     );
     let graph = draw(&now, None);
-    assert_eq!(ids(&graph)[..2], ["host:198.51.100.7", "host:203.0.113.5"], "ids and order keep the address");
+    assert_eq!(
+        ids(&graph)[..2],
+        ["host:198.51.100.7", "host:203.0.113.5"],
+        "ids and order keep the address"
+    );
     let host = node(&graph, "host:203.0.113.5");
     assert_eq!((host.title.as_str(), host.subtitle.as_str()), ("www.example.org", "203.0.113.5"));
     assert!(host.details.contains(&("address".to_owned(), "203.0.113.5".to_owned())));
     assert!(host.details.contains(&("name".to_owned(), "www.example.org".to_owned())));
     let unnamed = node(&graph, "host:198.51.100.7");
-    assert_eq!((unnamed.title.as_str(), unnamed.subtitle.as_str()), ("198.51.100.7", "198.51.100.7"));
+    assert_eq!(
+        (unnamed.title.as_str(), unnamed.subtitle.as_str()),
+        ("198.51.100.7", "198.51.100.7")
+    );
     assert!(!unnamed.details.iter().any(|(label, _)| label == "name"));
     assert_eq!(
         edge(&graph, "host:203.0.113.5", "4410").details,

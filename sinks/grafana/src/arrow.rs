@@ -28,7 +28,8 @@ use crate::frame::{Field, Frame, Values};
 /// Encodes a frame as an Arrow IPC file.
 pub fn to_arrow(frame: &Frame) -> Result<Vec<u8>, FrameError> {
     let rows = check_lengths(frame)?;
-    let mut metadata = HashMap::from([("name".to_owned(), frame.name.clone()), ("refId".to_owned(), frame.ref_id.clone())]);
+    let mut metadata =
+        HashMap::from([("name".to_owned(), frame.name.clone()), ("refId".to_owned(), frame.ref_id.clone())]);
     if let Some(meta) = &frame.meta {
         metadata.insert("meta".to_owned(), json(frame, meta)?);
     }

@@ -179,7 +179,8 @@ fn nodes_frame(graph: &NodeGraph, ref_id: &str, drill_down: Option<&DrillDown>) 
     let nodes = &graph.nodes;
     let mut id = Field::new("id", strings(nodes.iter().map(|n| n.id.as_str())));
     if let Some(drill_down) = drill_down {
-        id = id.with_config(FieldConfig { links: vec![drill_down.link("Focus on ${__value.raw}")], ..Default::default() });
+        id = id
+            .with_config(FieldConfig { links: vec![drill_down.link("Focus on ${__value.raw}")], ..Default::default() });
     }
     let mut frame = Frame::new("nodes", ref_id)
         .with_field(id)
@@ -198,15 +199,10 @@ fn nodes_frame(graph: &NodeGraph, ref_id: &str, drill_down: Option<&DrillDown>) 
         }
     }
     for (name, color, display) in names {
-        let values = shares
-            .iter()
-            .map(|arcs| arcs.iter().filter(|(n, _)| *n == name).map(|(_, f)| f).sum::<f64>())
-            .collect();
-        let config = FieldConfig {
-            display_name: Some(display),
-            color: Some(FieldColor::fixed(color)),
-            ..Default::default()
-        };
+        let values =
+            shares.iter().map(|arcs| arcs.iter().filter(|(n, _)| *n == name).map(|(_, f)| f).sum::<f64>()).collect();
+        let config =
+            FieldConfig { display_name: Some(display), color: Some(FieldColor::fixed(color)), ..Default::default() };
         frame.fields.push(Field::new(format!("arc__{}", slug(&name)), Values::Float64(values)).with_config(config));
     }
 
@@ -219,10 +215,8 @@ fn nodes_frame(graph: &NodeGraph, ref_id: &str, drill_down: Option<&DrillDown>) 
         }
     }
     for (key, label) in labels {
-        let values = nodes
-            .iter()
-            .map(|n| n.details.iter().find(|(l, _)| slug(l) == key).map(|(_, v)| v.clone()))
-            .collect();
+        let values =
+            nodes.iter().map(|n| n.details.iter().find(|(l, _)| slug(l) == key).map(|(_, v)| v.clone())).collect();
         let config = FieldConfig { display_name: Some(capitalise(&label)), ..Default::default() };
         frame.fields.push(Field::new(format!("detail__{key}"), Values::NullableString(values)).with_config(config));
     }
@@ -264,7 +258,8 @@ fn edges_frame(graph: &NodeGraph, ref_id: &str, drill_down: Option<&DrillDown>) 
             .collect();
         let config = FieldConfig { display_name: Some(format!("Connection {}", column + 1)), ..Default::default() };
         frame.fields.push(
-            Field::new(format!("detail__connection_{}", column + 1), Values::NullableString(values)).with_config(config),
+            Field::new(format!("detail__connection_{}", column + 1), Values::NullableString(values))
+                .with_config(config),
         );
     }
     frame

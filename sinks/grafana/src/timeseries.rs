@@ -43,11 +43,8 @@ pub struct Series {
 /// One frame per series. `notices` go on the first frame, or on a single empty frame when
 /// there is no series (so the panel shows them).
 pub fn time_series_frames(series: &[Series], ref_id: &str, notices: Vec<Notice>) -> Vec<Frame> {
-    let meta = || FrameMeta {
-        frame_type: Some("timeseries-multi".into()),
-        type_version: Some([0, 1]),
-        ..Default::default()
-    };
+    let meta =
+        || FrameMeta { frame_type: Some("timeseries-multi".into()), type_version: Some([0, 1]), ..Default::default() };
     let mut frames: Vec<Frame> = series
         .iter()
         .map(|s| {

@@ -139,9 +139,8 @@ fn node_graph_frames_have_the_golden_fields() {
     let ids = batch.column(0).as_any().downcast_ref::<StringArray>().unwrap();
     assert_eq!(ids.iter().flatten().collect::<Vec<_>>(), ["host:203.0.113.5", "812", "data:unix:99"]);
     for row in 0..batch.num_rows() {
-        let sum: f64 = (5..11)
-            .map(|c| batch.column(c).as_any().downcast_ref::<Float64Array>().unwrap().value(row))
-            .sum();
+        let sum: f64 =
+            (5..11).map(|c| batch.column(c).as_any().downcast_ref::<Float64Array>().unwrap().value(row)).sum();
         assert!((sum - 1.0).abs() < 1e-12, "row {row}: arcs sum to {sum}");
     }
     let pid = batch.column(12).as_any().downcast_ref::<StringArray>().unwrap();

@@ -63,24 +63,7 @@ pub(crate) struct Client {
     http: reqwest::Client,
     url: reqwest::Url,
     tenant: Option<String>,
-    auth: AuthHeader,
-}
-
-#[derive(Clone)]
-enum AuthHeader {
-    None,
-    Basic { user: String, password: String },
-    Bearer(String),
-}
-
-impl std::fmt::Debug for AuthHeader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            AuthHeader::None => "None",
-            AuthHeader::Basic { .. } => "Basic(<redacted>)",
-            AuthHeader::Bearer(_) => "Bearer(<redacted>)",
-        })
-    }
+    auth: Auth,
 }
 
 impl Client {
@@ -105,11 +88,7 @@ impl Client {
             builder = builder.tls_certs_only(certs);
         }
         let http = builder.build().map_err(|e| invalid("url", format!("cannot build the HTTP client: {}", chain(&e))))?;
-        let auth = match config.auth()? {
-            Auth::None => AuthHeader::None,
-            Auth::Basic { user, password } => AuthHeader::Basic { user, password },
-            Auth::Bearer(token) => AuthHeader::Bearer(token),
-        };
+        let auth = config.auth()?;
         Ok(Client { http, url, tenant: config.tenant.clone(), auth })
     }
 
@@ -132,9 +111,9 @@ impl Client {
             request = request.header("X-Scope-OrgID", tenant);
         }
         request = match &self.auth {
-            AuthHeader::None => request,
-            AuthHeader::Basic { user, password } => request.basic_auth(user, Some(password)),
-            AuthHeader::Bearer(token) => request.bearer_auth(token),
+            Auth::None => request,
+            Auth::Basic { user, password } => request.basic_auth(user, Some(password)),
+            Auth::Bearer(token) => request.bearer_auth(token),
         };
         let response = match request.send().await {
             Ok(response) => response,

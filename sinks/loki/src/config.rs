@@ -188,6 +188,16 @@ pub(crate) enum Auth {
     Bearer(String),
 }
 
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Auth::None => "None",
+            Auth::Basic { .. } => "Basic(<redacted>)",
+            Auth::Bearer(_) => "Bearer(<redacted>)",
+        })
+    }
+}
+
 impl LokiConfig {
     /// Checks the values, independent of the network and the spool.
     pub fn validate(&self) -> Result<(), ConfigError> {

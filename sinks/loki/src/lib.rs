@@ -69,5 +69,5 @@ pub use encode::Format;
 pub use entry::{DEFAULT_MAX_LINE_BYTES, Entry, TRUNCATION_MARKER};
 pub use labels::{LabelError, Labels, MAX_LABELS, MAX_NAME_BYTES, MAX_VALUE_BYTES};
 pub use ndjson::NdjsonFile;
-pub use sink::{LokiError, LokiSink, PushError, SinkHandle};
+pub use sink::{LokiError, LokiSink, PushError, SenderTask, SinkHandle};
 pub use stats::{DropReason, Outcome, Stats, StatsSnapshot};

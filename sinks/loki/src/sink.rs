@@ -24,6 +24,8 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -79,7 +81,7 @@ impl LokiSink {
     /// Returns the handle and the sender task, which the caller spawns on a
     /// tokio runtime; segments left in the spool by a previous run are sent
     /// first. Needs a rustls `CryptoProvider` installed for `https` URLs.
-    pub fn start(config: LokiConfig) -> Result<(SinkHandle, impl Future<Output = ()> + Send + 'static), LokiError> {
+    pub fn start(config: LokiConfig) -> Result<(SinkHandle, SenderTask), LokiError> {
         config.validate()?;
         let statics = config.static_label_pairs();
         if !statics.is_empty() {
@@ -138,7 +140,25 @@ impl LokiSink {
             max_backoff: config.max_backoff,
         };
         let handle = SinkHandle { guard: Arc::new(CloseOnDrop(shared.clone())), shared };
-        Ok((handle, sender.run()))
+        Ok((handle, SenderTask(Box::pin(sender.run()))))
+    }
+}
+
+/// The sender task: spawn it on a tokio runtime. It ends when the sink is
+/// closed (or its last handle dropped).
+pub struct SenderTask(Pin<Box<dyn Future<Output = ()> + Send + 'static>>);
+
+impl Future for SenderTask {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for SenderTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SenderTask")
     }
 }
 

@@ -104,10 +104,8 @@ pub fn parse_line(line: &str, now: Timestamp, clock: &Clock) -> ParsedLine {
     let line = line.trim_end_matches(['\r', '\n']);
     let parsed = if line.starts_with('<') {
         parse_rfc5424(line, now).or_else(|| parse_rfc3164(line, now, clock))
-    } else if line.as_bytes().first().is_some_and(u8::is_ascii_digit)
-        || line.starts_with(['[', ' '])
-    {
-        parse_iso(line, now, clock)
+    } else if line.as_bytes().first().is_some_and(u8::is_ascii_digit) || line.starts_with(['[', ' ']) {
+        parse_iso(line, clock)
     } else {
         parse_rfc3164(line, now, clock)
     };
@@ -232,14 +230,15 @@ fn parse_rfc3164(line: &str, now: Timestamp, clock: &Clock) -> Option<ParsedLine
         Some(pri) => level_from_priority(pri),
         None => message_level(message).unwrap_or(LogLevel::Info),
     };
-    Some(ParsedLine {
-        time_nanos: nanos(time),
-        stamped: true,
-        level,
-        process,
-        pid,
-        message: message.to_owned(),
-    })
+    Some(ParsedLine { time_nanos: nanos(time), stamped: true, level, process, pid, message: message.to_owned() })
+}
+
+/// `TAG[PID]: MSG` or `TAG: MSG` at the start of a message (kmsg records
+/// written from user space): the tag, its pid and the rest.
+pub fn tag_prefix(message: &str) -> Option<(&str, Option<u32>, &str)> {
+    let (first, rest) = field(message)?;
+    let (name, pid) = tag(first)?;
+    Some((name, pid, rest.strip_prefix(' ').unwrap_or(rest)))
 }
 
 /// `HOST TAG[PID]: MSG`, `HOST TAG: MSG`, `HOST MSG`, or (without a host)
@@ -324,7 +323,7 @@ enum Zone {
 
 /// The original's shape: an ISO-like stamp, then an optional pid, level and
 /// the message; or an ISO stamp and a syslog header.
-fn parse_iso(line: &str, now: Timestamp, clock: &Clock) -> Option<ParsedLine> {
+fn parse_iso(line: &str, clock: &Clock) -> Option<ParsedLine> {
     // Optional " ", "[", " " before the stamp.
     let mut s = line.strip_prefix(' ').unwrap_or(line);
     let bracketed = s.starts_with('[');
@@ -335,7 +334,11 @@ fn parse_iso(line: &str, now: Timestamp, clock: &Clock) -> Option<ParsedLine> {
         return None;
     }
     let sep = b[4];
-    if !(sep == b'-' || sep == b'/') || b[7] != sep || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':'
+    if !(sep == b'-' || sep == b'/')
+        || b[7] != sep
+        || !(b[10] == b'T' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return None;
     }
@@ -361,9 +364,9 @@ fn parse_iso(line: &str, now: Timestamp, clock: &Clock) -> Option<ParsedLine> {
     if b.get(i) == Some(&b'Z') {
         zone = Zone::Utc;
         i += 1;
-    } else if let Some((offset, len)) = offset(&b[i..]).or_else(|| {
-        (b.get(i) == Some(&b' ')).then(|| offset(&b[i + 1..]).map(|(o, l)| (o, l + 1))).flatten()
-    }) {
+    } else if let Some((offset, len)) = offset(&b[i..])
+        .or_else(|| (b.get(i) == Some(&b' ')).then(|| offset(&b[i + 1..]).map(|(o, l)| (o, l + 1))).flatten())
+    {
         zone = Zone::Offset(offset);
         i += len;
     } else if b.get(i) == Some(&b' ') {
@@ -388,8 +391,14 @@ fn parse_iso(line: &str, now: Timestamp, clock: &Clock) -> Option<ParsedLine> {
         Zone::Local => clock.zone.to_ambiguous_timestamp(dt).compatible().ok()?,
     };
     let rest = &s[i..];
-    let mut parsed =
-        ParsedLine { time_nanos: nanos(time), stamped: true, level: LogLevel::Info, process: String::new(), pid: None, message: String::new() };
+    let mut parsed = ParsedLine {
+        time_nanos: nanos(time),
+        stamped: true,
+        level: LogLevel::Info,
+        process: String::new(),
+        pid: None,
+        message: String::new(),
+    };
 
     // A syslog header after the stamp (rsyslog's RFC 3339 file format).
     if let Some((process, pid, message)) = syslog_header(rest, false) {

@@ -56,16 +56,44 @@ const PROC_EVENT_EXIT: u32 = 0x8000_0000;
 /// One proc connector event, as the kernel sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcEvent {
-    Fork { parent_pid: u32, parent_tgid: u32, child_pid: u32, child_tgid: u32 },
-    Exec { pid: u32, tgid: u32 },
-    Uid { pid: u32, tgid: u32, ruid: u32, euid: u32 },
-    Gid { pid: u32, tgid: u32, rgid: u32, egid: u32 },
+    Fork {
+        parent_pid: u32,
+        parent_tgid: u32,
+        child_pid: u32,
+        child_tgid: u32,
+    },
+    Exec {
+        pid: u32,
+        tgid: u32,
+    },
+    Uid {
+        pid: u32,
+        tgid: u32,
+        ruid: u32,
+        euid: u32,
+    },
+    Gid {
+        pid: u32,
+        tgid: u32,
+        rgid: u32,
+        egid: u32,
+    },
     /// `parent_tgid` is `None` on kernels before 4.17.
-    Exit { pid: u32, tgid: u32, exit_code: u32, exit_signal: u32, parent_tgid: Option<u32> },
+    Exit {
+        pid: u32,
+        tgid: u32,
+        exit_code: u32,
+        exit_signal: u32,
+        parent_tgid: Option<u32>,
+    },
     /// The answer to a subscription: 0 or an errno.
-    Ack { err: u32 },
+    Ack {
+        err: u32,
+    },
     /// SID, PTRACE, COMM, COREDUMP, NONZERO_EXIT and anything newer.
-    Other { what: u32 },
+    Other {
+        what: u32,
+    },
 }
 
 /// An event and when it happened.

@@ -470,3 +470,42 @@ fn connections_serialize_with_wit_names() {
         assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(kind.as_str()));
     }
 }
+
+#[test]
+fn discovery_names_remote_hosts_from_the_cache_a_discovery_later() {
+    // A UDP socket connected to TEST-NET-1 (RFC 5737): connect sends
+    // nothing, it only needs a route.
+    let remote = UdpSocket::bind("0.0.0.0:0").unwrap();
+    if let Err(e) = remote.connect("192.0.2.1:9") {
+        eprintln!("skipped: no route to 192.0.2.1 ({e})");
+        return;
+    }
+    let remote_inode = inode_of(remote.as_raw_fd());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let local = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let local_inode = inode_of(local.as_raw_fd());
+
+    let names = dns::HostNames::with_lookup(dns::ResolverConfig::default(), |ip| match ip {
+        IpAddr::V4(v4) if v4.octets() == [192, 0, 2, 1] => Ok("test-net.example".to_owned()),
+        other => Err(format!("no name for {other}")),
+    })
+    .unwrap();
+    let mut discoverer = Discoverer::new("/proc");
+    discoverer.set_host_names(Some(names));
+    let first = discoverer.discover().unwrap();
+    assert_eq!(record(&first.connections, ConnectionKind::Udp, remote_inode).remote_host_name, None, "a miss");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = discoverer.host_names().unwrap().stats();
+        if stats.lookups >= 1 && stats.queued == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the lookup never finished: {stats:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let later = discoverer.discover().unwrap();
+    let udp = record(&later.connections, ConnectionKind::Udp, remote_inode);
+    assert_eq!((udp.remote_address.as_str(), udp.remote_port), ("192.0.2.1", 9));
+    assert_eq!(udp.remote_host_name.as_deref(), Some("test-net.example"));
+    assert_eq!(record(&later.connections, ConnectionKind::Tcp, local_inode).remote_host_name, None, "loopback");
+}

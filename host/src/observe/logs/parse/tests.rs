@@ -1,6 +1,6 @@
 use super::*;
 
-const MIXED: &str = include_str!("../../../../tests/fixtures/logs/mixed.log");
+const MIXED: &str = include_str!("../../../../tests/fixtures/observe/logs-mixed.log");
 
 fn utc() -> Clock {
     Clock::with_zone(TimeZone::UTC)
@@ -114,7 +114,10 @@ fn every_level_word_of_the_original_map() {
         assert_eq!(level_from_word(word), Some(level), "{word}");
         assert_eq!(level_from_word(&word.to_uppercase()), Some(level), "{word} in capitals");
         // And in a line, bare and in brackets.
-        for line in [format!("2024-01-15 10:00:00 {word} the message"), format!("2024-01-15 10:00:00 [{}] the message", word.to_uppercase())] {
+        for line in [
+            format!("2024-01-15 10:00:00 {word} the message"),
+            format!("2024-01-15 10:00:00 [{}] the message", word.to_uppercase()),
+        ] {
             let p = parse_line(&line, now, &utc());
             assert_eq!((p.level, p.message.as_str()), (level, "the message"), "{line}");
         }
@@ -143,7 +146,10 @@ fn syslog_severities() {
 fn rfc5424_nil_values_escapes_and_bom() {
     let now = at("2024-06-01T12:00:00Z");
     let p = parse_line("<13>1 - - - - - -", now, &utc());
-    assert_eq!((p.time_nanos, p.stamped, p.process.as_str(), p.pid, p.message.as_str()), (ns("2024-06-01T12:00:00Z"), false, "", None, ""));
+    assert_eq!(
+        (p.time_nanos, p.stamped, p.process.as_str(), p.pid, p.message.as_str()),
+        (ns("2024-06-01T12:00:00Z"), false, "", None, "")
+    );
     let p = parse_line(
         r#"<13>1 2024-06-01T10:00:00+02:00 h app 77 - [a x="q\"]" y="\\"][b@1 z="1"] msg] here"#,
         now,
@@ -219,11 +225,31 @@ fn iso_zones_fractions_and_pids() {
 fn odd_input_never_panics() {
     let now = at("2024-06-01T00:00:00Z");
     let lines = [
-        "", "<", "<>", "<1", "<1>", "<1>1", "<1>1 ", "<999>x", "[", " ", "2024", "2024-01-15 10:00:00",
-        "2024-01-15 10:00:00.", "2024-01-15 10:00:00+", "2024-01-15 10:00:00 [", "2024-01-15 10:00:00 [12",
-        "2024-01-15 10:00:00: pid ", "Jun  1 09:00:01", "Jun  1 09:00:01 ", "Jun  1 09:00:01 h a[x]: y",
-        "2024/01/15 10:00:02 [error] 12#", "é2024-01-15 10:00:00", "2024-01-15 10:00:00 ÉRROR: x",
-        "<13>1 2024-06-01T10:00:00Z h app - - [a x=\"\\é\"] m", "Jun  1 09:00:01 h é[1]: x",
+        "",
+        "<",
+        "<>",
+        "<1",
+        "<1>",
+        "<1>1",
+        "<1>1 ",
+        "<999>x",
+        "[",
+        " ",
+        "2024",
+        "2024-01-15 10:00:00",
+        "2024-01-15 10:00:00.",
+        "2024-01-15 10:00:00+",
+        "2024-01-15 10:00:00 [",
+        "2024-01-15 10:00:00 [12",
+        "2024-01-15 10:00:00: pid ",
+        "Jun  1 09:00:01",
+        "Jun  1 09:00:01 ",
+        "Jun  1 09:00:01 h a[x]: y",
+        "2024/01/15 10:00:02 [error] 12#",
+        "é2024-01-15 10:00:00",
+        "2024-01-15 10:00:00 ÉRROR: x",
+        "<13>1 2024-06-01T10:00:00Z h app - - [a x=\"\\é\"] m",
+        "Jun  1 09:00:01 h é[1]: x",
     ];
     for line in lines {
         let p = parse_line(line, now, &utc());

@@ -1,14 +1,6 @@
-//! Observations: event batches from the observers (`observe`), through the
-//! observe probes, to Loki or the local observations file.
-//!
-//! ```text
-//! observers ──Vec<TimedEvent>──► to_observations ──► ProbeSet::observe_chain ──► outlet (Loki | NDJSON file)
-//!                                  (time, source,       (built-in `observe`:          + recent ring (Grafana)
-//!                                   event name)          level, de-dup, line)
-//! ```
-//!
-//! Like `snapshot`, the conversion is a move from the observers' model
-//! (which mirrors the WIT records field for field) into the bindgen types.
+//! Events → observations: a move from the observers' model (which mirrors
+//! the WIT records field for field) into the bindgen types, as `snapshot`
+//! does for samples.
 
 use crate::observe::model;
 use crate::runtime::bindings::types as wit;

@@ -1,0 +1,117 @@
+//! The gRPC services Grafana calls, over one shared [`Plugin`] state:
+//!
+//! - `pluginv2.Data` ([`data`]): `QueryData` — nodegraph, metrics and events queries;
+//! - `pluginv2.Diagnostics` ([`diagnostics`]): `CheckHealth`, `CollectMetrics`;
+//! - `pluginv2.Resource` ([`resource`]): `CallResource` — `graph.svg`, `processes`, `probes`;
+//! - `pluginv2.Stream` ([`stream`]): live metrics on `metrics` and `metrics/<family>`;
+//! - `plugin.GRPCController` ([`controller`]): go-plugin's graceful `Shutdown`.
+//!
+//! Each request names its data source instance in its `PluginContext`; the instance's
+//! settings choose the answers' source: the local collector, or a gomon agent (one
+//! client per instance, rebuilt when the settings change).
+
+pub mod controller;
+pub mod data;
+pub mod diagnostics;
+pub mod resource;
+pub mod stream;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::agent::Agent;
+use super::proto::pluginv2::PluginContext;
+use super::settings::{Instance, SettingsError};
+use super::source::{DataSource, Local, SourceError};
+
+/// How long a request waits for the local collector to come up.
+const READY_WAIT: Duration = Duration::from_secs(30);
+
+/// State shared by the services.
+pub struct Plugin {
+    /// The local collector, once it is up (`None` while starting).
+    local: watch::Receiver<Option<Arc<Local>>>,
+    /// One client per agent-backed instance: uid → (settings, client).
+    agents: Mutex<HashMap<String, (Instance, Arc<Agent>)>>,
+    /// Turns true when asked to stop (SIGTERM or `GRPCController.Shutdown`).
+    shutdown: watch::Sender<bool>,
+    /// When the plugin started.
+    pub started: Instant,
+}
+
+/// Why a request has no source.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// Bad data source settings.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The source cannot be used.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+impl Plugin {
+    /// State whose local collector arrives through `local`.
+    pub fn new(local: watch::Receiver<Option<Arc<Local>>>) -> Self {
+        Plugin {
+            local,
+            agents: Mutex::new(HashMap::new()),
+            shutdown: watch::Sender::new(false),
+            started: Instant::now(),
+        }
+    }
+
+    /// Asks everything to stop.
+    pub fn stop(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Turns true when the plugin is asked to stop.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// The local collector, waiting (bounded) while it starts.
+    pub async fn local(&self) -> Result<Arc<Local>, SourceError> {
+        let mut local = self.local.clone();
+        let ready = tokio::time::timeout(READY_WAIT, local.wait_for(Option::is_some)).await;
+        match ready {
+            Ok(Ok(guard)) => guard.clone().ok_or(SourceError::NotReady),
+            _ => Err(SourceError::NotReady),
+        }
+    }
+
+    /// The local collector if it is up now.
+    pub fn local_now(&self) -> Option<Arc<Local>> {
+        self.local.borrow().clone()
+    }
+
+    /// The source the request's data source instance asks for, and its settings.
+    pub async fn source(&self, context: Option<&PluginContext>) -> Result<(DataSource, Instance), ResolveError> {
+        let instance = Instance::from_context(context)?;
+        let Some(url) = instance.agent_url()? else {
+            return Ok((DataSource::Local(self.local().await?), instance));
+        };
+        let mut agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((settings, agent)) = agents.get(&instance.uid)
+            && *settings == instance
+        {
+            return Ok((DataSource::Agent(agent.clone()), instance));
+        }
+        let agent = Arc::new(Agent::new(url, &instance)?);
+        tracing::info!(datasource = %instance.name, agent = %agent.url(), "Data source answers from a gomon agent.");
+        agents.insert(instance.uid.clone(), (instance.clone(), agent.clone()));
+        Ok((DataSource::Agent(agent), instance))
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
