@@ -679,7 +679,7 @@ fn http(requests: usize, child: Option<u32>) {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let state = tempfile::tempdir().expect("state directory");
     let mut server = Command::new(env!("CARGO_BIN_EXE_gomon"))
-        .args(["--plain-http", "--interval", "1h", "--log-level", "warn", "--listen", &address.to_string()])
+        .args(["--plain-http", "--interval", "1h", "--log-level", "error", "--listen", &address.to_string()])
         .arg("--state-dir")
         .arg(state.path())
         .stdin(Stdio::null())
@@ -699,45 +699,66 @@ fn http(requests: usize, child: Option<u32>) {
     }
     pages.push("/metrics".to_owned());
     println!(
-        "\n{:<40} {:>11} {:>10} {:>10}",
+        "\n{:<40} {:>11} {:>10} {:>10}  what",
         format!("HTTP (gomon binary), {requests} GETs each"),
         "body",
         "median",
-        "p90"
+        "p90",
     );
     for page in &pages {
         get(address, page); // the graph probe's first call
         let mut times = Vec::with_capacity(requests);
-        let mut size = 0;
+        let mut body = Vec::new();
         for _ in 0..requests {
             let started = Instant::now();
-            size = get(address, page);
+            body = get(address, page);
             times.push(started.elapsed());
         }
-        println!("  {page:<38} {:>9} B {:>10} {:>10}", size, ms(median(&times)), ms(p90(&times)));
+        println!(
+            "  {page:<38} {:>9} B {:>10} {:>10}  {}",
+            body.len(),
+            ms(median(&times)),
+            ms(p90(&times)),
+            describe(page, &body)
+        );
     }
     // SAFETY: plain kill of our own child.
     unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
     let _ = server.wait();
 }
 
-/// One GET on a new connection: status line and body size, or `None` if
-/// the connection failed.
-fn try_get(address: SocketAddr, path: &str) -> Option<(String, usize)> {
+/// What a page held: nodes and edges of a graph, how the SVG was laid out.
+fn describe(page: &str, body: &[u8]) -> String {
+    if page.starts_with("/api/graph") {
+        let graph: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let count = |key: &str| graph[key].as_array().map_or(0, Vec::len);
+        format!("{} nodes, {} edges", count("nodes"), count("edges"))
+    } else if page.starts_with("/gomon") {
+        let builtin = body.windows(15).any(|w| w == b"Built-in layout");
+        (if builtin { "built-in layout" } else { "dot" }).to_owned()
+    } else {
+        String::new()
+    }
+}
+
+/// One GET on a new connection: status line and body, or `None` if the
+/// connection failed.
+fn try_get(address: SocketAddr, path: &str) -> Option<(String, Vec<u8>)> {
     let mut stream = TcpStream::connect(address).ok()?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).ok()?;
     let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
     let line_end = response.iter().position(|&b| b == b'\r').unwrap_or(head_end);
-    Some((String::from_utf8_lossy(&response[..line_end]).into_owned(), response.len() - head_end - 4))
+    let status = String::from_utf8_lossy(&response[..line_end]).into_owned();
+    Some((status, response.split_off(head_end + 4)))
 }
 
-/// One GET; the body's size. Panics unless 200.
-fn get(address: SocketAddr, path: &str) -> usize {
-    let (status, size) = try_get(address, path).unwrap_or_else(|| panic!("{path}: no response"));
+/// One GET; the body. Panics unless 200.
+fn get(address: SocketAddr, path: &str) -> Vec<u8> {
+    let (status, body) = try_get(address, path).unwrap_or_else(|| panic!("{path}: no response"));
     assert!(status.starts_with("HTTP/1.1 200"), "{path}: {status}");
-    size
+    body
 }
 
 // ------------------------------------------------------------------- load

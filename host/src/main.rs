@@ -172,6 +172,9 @@ impl Options {
 }
 
 fn main() -> ExitCode {
+    // One TLS crypto provider (ring) for every client and server in the process
+    // (reqwest is built without one).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // Grafana starts its plugins with a magic cookie in the environment and no
     // arguments: plugin mode, before any argument parsing.
     match gomon::plugin::requested() {

@@ -57,6 +57,11 @@ describe('resolvePid', () => {
     expect(resolvePid('$empty', {})).toBeUndefined();
   });
 
+  it('passes graph node ids from data links on to the backend', () => {
+    expect(resolvePid('host:10.0.0.9', {})).toBe('host:10.0.0.9');
+    expect(resolvePid('data:/var/log', {})).toBe('data:/var/log');
+  });
+
   it('names the value and the variable when the result is not a pid', () => {
     expect(() => resolvePid('$name', {})).toThrow('pid "sshd" (from "$name") is not a process id');
     expect(() => resolvePid(-3, {})).toThrow('pid "-3" is not a process id');

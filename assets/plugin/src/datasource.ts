@@ -31,17 +31,24 @@ export function withDefaults(query: GomonQuery): GomonQuery {
   return out;
 }
 
+/** A node id of the graph that is not a process (a remote host, a data node), as data links carry it. */
+const NODE_ID = /^(host|data):/;
+
 /**
- * A pid after template variables: a non-negative integer, or undefined for none (the overview).
- * Throws an error naming the value when it is something else.
+ * A pid after template variables: a non-negative integer; undefined for none (the overview); or a
+ * graph node id such as `host:10.0.0.9` from a node-graph data link, passed on as it is (gomon's
+ * backend shows the overview with a notice). Throws an error naming the value otherwise.
  */
-export function resolvePid(pid: number | string | undefined, scopedVars: ScopedVars): number | undefined {
+export function resolvePid(pid: number | string | undefined, scopedVars: ScopedVars): number | string | undefined {
   if (pid === undefined || pid === null || pid === '') {
     return undefined;
   }
   const text = typeof pid === 'number' ? String(pid) : getTemplateSrv().replace(pid, scopedVars).trim();
   if (text === '') {
     return undefined;
+  }
+  if (NODE_ID.test(text)) {
+    return text;
   }
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
     const from = typeof pid === 'string' && pid !== text ? ` (from "${pid}")` : '';

@@ -29,8 +29,9 @@ export interface GomonQuery extends DataQuery {
   queryType?: QueryType;
   /**
    * nodegraph: the process to focus on; absent or 0 is the overview. In a saved query it may be a
-   * template variable such as `$pid`; {@link GomonDataSource.applyTemplateVariables} turns it into a
-   * number before the query leaves the browser.
+   * template variable such as `$pid`, which applyTemplateVariables (datasource.ts) turns into a
+   * number before the query leaves the browser; a data link may carry a graph node id such as
+   * `host:10.0.0.9`, which the backend answers with the overview.
    */
   pid?: number | string;
   /** metrics: a family name such as `gomon_cpu_seconds_total`; empty is the default set (CPU, memory, load). */

@@ -74,10 +74,11 @@ pub struct FilesConfig {
     /// are not followed. `/` is a poor choice: it needs a watch for every
     /// directory of the machine.
     pub roots: Vec<PathBuf>,
-    /// Paths not watched: a glob matched against the whole path
-    /// (`/etc/**/*.swp`, `*~`), or else a path prefix matched by whole
-    /// components (`/etc/ssl/certs`). `/proc`, `/sys` and `/dev` are always
-    /// excluded, and so are mounts of kernel pseudo filesystems.
+    /// Paths not watched: a glob — without a `/` it matches names (`*.swp`,
+    /// `*~`), with one whole paths (`/etc/**/*.dpkg-*`; `*` stops at `/`,
+    /// `**` does not) — or else a path prefix matched by whole components
+    /// (`/etc/ssl/certs`). `/proc`, `/sys` and `/dev` are always excluded,
+    /// and so are mounts of kernel pseudo filesystems.
     pub exclude: Vec<String>,
     /// Report files and directories whose name starts with a dot.
     pub hidden: bool,

@@ -196,7 +196,10 @@ impl Tracker {
             self.known.insert(pid, known);
         }
         let known = self.known.get(&pid).cloned().unwrap_or_else(|| unknown(0));
-        (!known.kernel).then(|| ProcessEvent {
+        if known.kernel {
+            return None;
+        }
+        Some(ProcessEvent {
             kind,
             pid,
             ppid: known.ppid,

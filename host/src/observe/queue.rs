@@ -312,9 +312,11 @@ mod tests {
             }
             n
         });
-        // Wait (with a deadline) until the pipeline is full and the filler blocks.
+        // Wait (with a deadline) until the pipeline is full (one batch in the
+        // channel, one in the batcher, one event in the queue) and the filler
+        // blocks on a fourth (counted as it is offered).
         let deadline = Instant::now() + Duration::from_secs(10);
-        while rig.stats.snapshot().logs.events_total < 3 {
+        while rig.stats.snapshot().logs.events_total < 4 {
             assert!(Instant::now() < deadline, "pipeline never filled");
             std::thread::yield_now();
         }

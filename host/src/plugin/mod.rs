@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
+use tonic::transport::server::TcpIncoming;
 
 use crate::collect;
 use crate::config::Config;
@@ -115,7 +116,8 @@ async fn serve(config: Config, environment: handshake::Environment, load_probes:
         .add_service(ResourceServer::new(services::resource::ResourceService::new(plugin.clone())))
         .add_service(StreamServer::new(services::stream::StreamService::new(plugin.clone())))
         .add_service(GrpcControllerServer::new(services::controller::ControllerService::new(plugin.clone())))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
+        // Without TCP_NODELAY a response's last frames wait for the client's delayed ACK (40 ms).
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
             let _ = stopping.wait_for(|stop| *stop).await;
         });
     let server = tokio::spawn(server);
@@ -129,8 +131,17 @@ async fn serve(config: Config, environment: handshake::Environment, load_probes:
     tracing::info!("Shutting down.");
     plugin.stop();
     let _ = collector_stop_tx.send(true);
-    collector.abort();
-    match tokio::time::timeout(STOP_TIMEOUT, server).await {
+    // A collector still starting is dropped; a running one's observers stop and flush
+    // (bounded: the server below gets what is left of the stop timeout).
+    let stop_started = std::time::Instant::now();
+    if collector.is_finished() {
+        if let Ok(Some(observing)) = collector.await {
+            let _ = tokio::time::timeout(STOP_TIMEOUT / 2, observing.stop()).await;
+        }
+    } else {
+        collector.abort();
+    }
+    match tokio::time::timeout(STOP_TIMEOUT.saturating_sub(stop_started.elapsed()), server).await {
         Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(e))) => Err(e).context("the gRPC server failed"),
         Ok(Err(e)) => Err(e).context("the gRPC server task failed"),
@@ -162,7 +173,7 @@ async fn start_collector(
     load_probes: ProbeLoader,
     local: watch::Sender<Option<Arc<Local>>>,
     shutdown: watch::Receiver<bool>,
-) {
+) -> Option<crate::observations::Running> {
     if let Some(degraded) = privileges::summary(&config.sample.proc_root) {
         tracing::warn!("{degraded}");
     }
@@ -170,8 +181,14 @@ async fn start_collector(
     let loading = config.clone();
     let probes = match tokio::task::spawn_blocking(move || load_probes(&loading)).await {
         Ok(Ok(probes)) => probes,
-        Ok(Err(e)) => return tracing::error!("The collector cannot start: {e:#}"),
-        Err(e) => return tracing::error!("The collector cannot start: {e}"),
+        Ok(Err(e)) => {
+            tracing::error!("The collector cannot start: {e:#}");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!("The collector cannot start: {e}");
+            return None;
+        }
     };
     let socket_config = SocketConfig {
         proc_root: config.sample.proc_root.clone(),
@@ -181,7 +198,23 @@ async fn start_collector(
     let sockets = SocketDiscovery::start(socket_config)
         .map_err(|e| tracing::warn!("Socket discovery not started; no connections will be seen: {e}"))
         .ok();
-    let collector = collect::Collector::new(Sampler::new(config.sample.clone()), sockets, probes.clone());
+    let mut collector = collect::Collector::new(Sampler::new(config.sample.clone()), sockets, probes.clone());
+
+    // Observations (process, file and log events) as in `gomon run`: through the observe
+    // probes to Loki or the local file, the recent ones kept for the `events` query.
+    let observations = Arc::new(ObservationRing::default());
+    let observing = match crate::observations::start(&config, probes.clone(), observations.clone(), shutdown.clone()) {
+        Ok((running, families)) => {
+            for source in families {
+                collector.add_source(source);
+            }
+            Some(running)
+        }
+        Err(e) => {
+            tracing::error!("Observations are off: {e:#}");
+            None
+        }
+    };
     let schedule = collect::start(collector, config.interval, shutdown.clone());
 
     let history = Arc::new(History::new(Limits::default()));
@@ -197,7 +230,6 @@ async fn start_collector(
         stopping.store(true, Ordering::Relaxed);
     });
 
-    let observations = Arc::new(ObservationRing::default());
     local.send_replace(Some(Arc::new(Local {
         schedule,
         probes,
@@ -205,9 +237,10 @@ async fn start_collector(
         observations,
         interval: config.interval,
         proc_root: config.sample.proc_root.clone(),
-        loki_url: None,
+        loki_url: config.loki.url.as_deref().and_then(|url| reqwest::Url::parse(url).ok()),
     })));
     tracing::info!(interval = ?config.interval, "Collector running in the plugin process.");
+    observing
 }
 
 /// The configured state directory when it can be created, else a private one under

@@ -227,11 +227,22 @@ fn probes_check(probes: &[ProbeSummary]) -> Check {
     }
 }
 
-/// `GET <loki>/ready` answers 200.
+/// Loki's base URL (`http://loki:3100/`) from its push URL
+/// (`http://loki:3100/loki/api/v1/push`); `None` when unset or unparsable.
+pub fn loki_base(push_url: Option<&str>) -> Option<reqwest::Url> {
+    let mut url = reqwest::Url::parse(push_url?.trim()).ok()?;
+    let path = url.path().trim_end_matches('/');
+    let base = path.strip_suffix("/loki/api/v1/push").unwrap_or(path);
+    let base = format!("{base}/");
+    url.set_path(&base);
+    url.set_query(None);
+    Some(url)
+}
+
+/// `GET <loki base>/ready` answers 200; `url` is the push URL or the base.
 pub async fn loki_check(url: &reqwest::Url) -> Check {
-    let Ok(ready) = url.join("ready") else {
-        return Check::fail("loki", format!("{url} cannot be joined with /ready"));
-    };
+    let ready = loki_base(Some(url.as_str())).and_then(|base| base.join("ready").ok());
+    let Some(ready) = ready else { return Check::fail("loki", format!("{url} is not a Loki URL")) };
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build();
     let result = match client {
         Ok(client) => client.get(ready.clone()).send().await,
@@ -369,6 +380,16 @@ mod tests {
             load_seconds: 0.0,
             cached: false,
         }
+    }
+
+    #[test]
+    fn loki_base_comes_from_the_push_url() {
+        let base = |u: &str| loki_base(Some(u)).map(|u| u.to_string());
+        assert_eq!(base("http://loki:3100/loki/api/v1/push").as_deref(), Some("http://loki:3100/"));
+        assert_eq!(base("https://h/prefix/loki/api/v1/push/").as_deref(), Some("https://h/prefix/"));
+        assert_eq!(base("http://loki:3100").as_deref(), Some("http://loki:3100/"));
+        assert_eq!(loki_base(None), None);
+        assert_eq!(base("not a url"), None);
     }
 
     #[test]

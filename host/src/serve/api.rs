@@ -32,14 +32,11 @@ fn params(req: &Request<Incoming>) -> HashMap<String, String> {
     url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-/// A parameter parsed as a number, or a 400 naming it.
-fn number<T: std::str::FromStr>(
-    params: &HashMap<String, String>,
-    name: &str,
-) -> Result<Option<T>, Response<Full<Bytes>>> {
+/// A parameter parsed as a number, or a message naming it.
+fn number<T: std::str::FromStr>(params: &HashMap<String, String>, name: &str) -> Result<Option<T>, String> {
     match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| bad_request(format!("{name}: {v:?} is not a number"))),
+        Some(v) => v.parse().map(Some).map_err(|_| format!("{name}: {v:?} is not a number")),
     }
 }
 

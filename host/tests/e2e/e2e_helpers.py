@@ -446,6 +446,7 @@ PROBE_ERROR_KINDS = frozenset({"trap", "timeout", "memory", "contract", "probe"}
 RUST_EXAMPLES = {
     "cpu-ratios": ("example-cpu-ratios", "cpu-ratios"),
     "threshold-alert": ("example-threshold-alert", "threshold-alert"),
+    "redact": ("example-redact", "redact"),
 }
 
 

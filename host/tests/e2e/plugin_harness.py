@@ -76,7 +76,7 @@ class FrameField:
     nullable: bool
     labels: dict[str, str]
     config: dict[str, Any]
-    values: list
+    values: list  # timestamps as integer nanoseconds
 
 
 @dataclass
@@ -112,7 +112,10 @@ def decode_frame(data: bytes) -> Frame:
     for i, f in enumerate(schema):
         fmeta = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
         assert fmeta.get("name") == f.name, f"field {f.name!r}: metadata name {fmeta.get('name')!r}"
-        column = table.column(i).to_pylist()
+        column = table.column(i)
+        if pa.types.is_timestamp(f.type):
+            column = column.cast(pa.int64())  # nanoseconds; Python's datetime stops at microseconds
+        column = column.to_pylist()
         fields.append(FrameField(
             name=f.name,
             type=f.type,
@@ -169,17 +172,17 @@ class PluginProcess:
 
     def __init__(self, workdir: Path, *, interval: str = "1s", config_extra: str = "",
                  env_extra: dict[str, str] | None = None, handshake_timeout: float = 10.0,
-                 connect: bool = True) -> None:
+                 connect: bool = True, prefix: list[str] | None = None, state_dir: Path | None = None) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = self.workdir / "gomon.toml"
         self.config.write_text(
-            f'state_dir = "{self.workdir / "state"}"\ninterval = "{interval}"\n{config_extra}')
+            f'state_dir = "{state_dir or self.workdir / "state"}"\ninterval = "{interval}"\n{config_extra}')
         self.stderr_path = self.workdir / "plugin-stderr.log"
         self._stderr = open(self.stderr_path, "wb")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [str(gomon_bin())], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
+            [*(prefix or []), str(gomon_bin())], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
             env=plugin_env(self.config, **(env_extra or {})), cwd=self.workdir)
         self.handshake = read_line(self.proc.stdout, handshake_timeout).decode(errors="replace")
         self.handshake_seconds = time.monotonic() - self.started

@@ -6,16 +6,18 @@ without the cookie; and agent mode (the plugin querying a second gomon over HTTP
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import signal
 import subprocess
-import time
+import tempfile
 from pathlib import Path
 
-import grpc
 import pyarrow as pa
 import pytest
 from grpc_health.v1 import health_pb2
+from prometheus_client.parser import text_string_to_metric_families
 
 from e2e_helpers import free_port, gomon_bin, wait_until
 from plugin_harness import HANDSHAKE, PluginProcess, plugin_env, stubs
@@ -77,6 +79,15 @@ def test_check_health_names_bad_settings(plugin):
     response = plugin.check_health(bad)
     assert response.status == pb.CheckHealthResponse.ERROR
     assert "agentUrl" in response.message and "ftp://nowhere" in response.message, response.message
+
+
+def test_collect_metrics_is_the_collectors_exposition(plugin):
+    healthy(plugin)
+    pb = stubs().pb
+    response = plugin.diagnostics.CollectMetrics(pb.CollectMetricsRequest(pluginContext=plugin.context()), timeout=10)
+    text = response.metrics.prometheus.decode()
+    names = {f.name for f in text_string_to_metric_families(text)}
+    assert {"gomon_build_info", "gomon_load_average", "gomon_probe_up", "gomon_samples"} <= names, sorted(names)
 
 
 # --------------------------------------------------------------------------- QueryData
@@ -207,7 +218,7 @@ def test_metrics_of_one_family_filtered_by_label_regex(plugin):
         assert len(filtered) < len(frames), "the filter drops the other processes"
 
 
-def test_events_is_a_logs_frame(plugin):
+def test_events_is_a_logs_frame_of_recent_observations(plugin):
     healthy(plugin)
     response = plugin.query(plugin.data_query("E", "events", {"limit": 5}))
     (frame,) = plugin.frames(response, "E")
@@ -219,11 +230,25 @@ def test_events_is_a_logs_frame(plugin):
         string_field(frame, name)
     assert pa.types.is_binary(frame.field("labels").type)
     assert frame.rows <= 5
-    for raw in frame.field("labels").values:
-        assert isinstance(json.loads(raw), dict)
-    if frame.rows == 0:
-        notices = " ".join(n["text"] for n in frame.meta.get("notices", []))
-        assert "observe pipeline" in notices, frame.meta
+
+    # The observe pipeline runs in the plugin process: a child's exec shows up.
+    child = subprocess.Popen(["sleep", "0.2"])
+    child.wait()
+
+    def child_events():
+        response = plugin.query(plugin.data_query("E", "events", {"filter": str(child.pid)}))
+        (frame,) = plugin.frames(response, "E")
+        labels = [json.loads(raw) for raw in frame.field("labels").values]
+        return (frame, labels) if any(l.get("event") == "exec" for l in labels) else None
+
+    frame, labels = wait_until(child_events, 30, f"the exec of pid {child.pid} among the events")
+    exec_row = next(i for i, l in enumerate(labels) if l["event"] == "exec")
+    assert labels[exec_row]["source"] == "process" and labels[exec_row]["pid"] == str(child.pid)
+    assert frame.field("severity").values[exec_row] == "info"
+    assert "sleep" in frame.field("body").values[exec_row]
+    times = frame.field("timestamp").values
+    assert times == sorted(times, reverse=True), "newest first"
+    assert len(set(frame.field("id").values)) == frame.rows
 
 
 def test_query_type_comes_from_the_field_or_the_json(plugin):
@@ -446,3 +471,44 @@ def test_agent_mode_queries_a_second_gomon_over_https(gomon_factory, tmp_path):
         assert answer.error and answer.status == 502, answer
     finally:
         assert p.stop() == 0
+
+
+# --------------------------------------------------------------------------- unprivileged
+
+
+def test_unprivileged_plugin_degrades_and_says_what_is_missing():
+    """As Grafana's own user (here: nobody, no capabilities) the collector still runs,
+    says which capabilities it lacks and what that costs, and falls back to a private
+    temporary state directory when the configured one is not writable."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to the nobody user")
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        pytest.skip("setpriv (util-linux) is not installed")
+    fallback = Path(tempfile.gettempdir()) / "gomon-plugin-65534"
+    fallback_existed = fallback.exists()
+    work = Path(tempfile.mkdtemp(prefix="gomon-nobody-"))
+    os.chmod(work, 0o755)
+    p = PluginProcess(work, prefix=[setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"],
+                      state_dir=Path("/root/gomon-plugin-state-not-writable"))
+    try:
+        status = Path(f"/proc/{p.pid}/status").read_text()
+        assert re.search(r"^Uid:\s+65534\s", status, re.M), "runs as nobody"
+        response = healthy(p)
+        checks = {c["name"]: c for c in json.loads(response.jsonDetails)["checks"]}
+        for cap in ("CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH", "CAP_NET_ADMIN"):
+            assert cap in checks["privileges"]["message"], checks["privileges"]
+        assert "setcap" in checks["privileges"]["message"]
+        nodes, _ = p.frames(p.query(p.data_query("A", "nodegraph", {})), "A")
+        assert str(p.pid) in nodes.field("id").values
+        assert any("CAP_SYS_PTRACE" in n["text"] for n in nodes.meta["notices"]), nodes.meta
+        warnings = [json.loads(l) for l in p.stderr_text().splitlines() if l.strip()]
+        messages = [w["@message"] for w in warnings if w["@level"] == "warn"]
+        assert any("CAP_SYS_PTRACE" in m and "other users' processes" in m for m in messages), messages
+        assert any("using a temporary one" in m for m in messages), messages
+        assert (fallback / "cache").is_dir(), "compiled probes cached in the fallback directory"
+    finally:
+        assert p.stop() == 0
+        shutil.rmtree(work, ignore_errors=True)
+        if not fallback_existed:
+            shutil.rmtree(fallback, ignore_errors=True)

@@ -26,7 +26,7 @@ use gomon_sink_loki::{BasicAuth, Entry, Format, Labels, LokiConfig, LokiSink, Si
 use serde::Deserialize;
 
 #[derive(Debug, Parser)]
-#[command(about = "Push NDJSON entries from stdin to Loki through gomon's Loki sink")]
+#[command(about = "Push NDJSON entries from stdin to Loki through gomon's Loki sink", args_override_self = true)]
 struct Args {
     /// Push URL.
     #[arg(long)]
@@ -97,9 +97,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> anyhow::Result<u8> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     let format = Format::from_name(&args.format).with_context(|| format!("--format {}: unknown", args.format))?;
@@ -112,7 +113,11 @@ fn run() -> anyhow::Result<u8> {
         url: Some(args.url.clone()),
         tenant: args.tenant.clone(),
         tls_ca_file: args.ca_file.clone(),
-        basic_auth: args.user.clone().map(|user| BasicAuth { user, password: args.password.clone(), password_file: None }),
+        basic_auth: args.user.clone().map(|user| BasicAuth {
+            user,
+            password: args.password.clone(),
+            password_file: None,
+        }),
         bearer_token: args.bearer_token.clone(),
         format,
         static_labels,
@@ -148,7 +153,8 @@ fn run() -> anyhow::Result<u8> {
         }
         let input: Input = serde_json::from_str(&text).with_context(|| format!("stdin line {number}"))?;
         let labels = Labels::new(input.labels).with_context(|| format!("stdin line {number}"))?;
-        let entry = Entry { time_nanos: input.time_nanos, line: input.line, metadata: input.metadata.into_iter().collect() };
+        let entry =
+            Entry { time_nanos: input.time_nanos, line: input.line, metadata: input.metadata.into_iter().collect() };
         sink.push(&labels, vec![entry]).with_context(|| format!("stdin line {number}"))?;
         pushed.fetch_add(1, Ordering::Relaxed);
     }

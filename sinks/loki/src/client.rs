@@ -20,7 +20,6 @@
 //! HTTPS uses rustls; the process must have a rustls `CryptoProvider` installed
 //! (the gomon binary installs `ring`'s at start).
 
-
 use bytes::Bytes;
 
 use crate::config::{Auth, ConfigError, LokiConfig};
@@ -78,8 +77,11 @@ impl Client {
             .connect_timeout(config.timeout)
             .user_agent(concat!("gomon/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &config.tls_ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|source| ConfigError::File { key: "tls_ca_file", path: path.clone(), source })?;
+            let pem = std::fs::read(path).map_err(|source| ConfigError::File {
+                key: "tls_ca_file",
+                path: path.clone(),
+                source,
+            })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| invalid("tls_ca_file", format!("{}: not PEM certificates: {e}", path.display())))?;
             if certs.is_empty() {
@@ -87,7 +89,8 @@ impl Client {
             }
             builder = builder.tls_certs_only(certs);
         }
-        let http = builder.build().map_err(|e| invalid("url", format!("cannot build the HTTP client: {}", chain(&e))))?;
+        let http =
+            builder.build().map_err(|e| invalid("url", format!("cannot build the HTTP client: {}", chain(&e))))?;
         let auth = config.auth()?;
         Ok(Client { http, url, tenant: config.tenant.clone(), auth })
     }
@@ -99,11 +102,8 @@ impl Client {
 
     /// Sends one body and classifies the answer.
     pub(crate) async fn push(&self, format: Format, body: Bytes) -> Answer {
-        let mut request = self
-            .http
-            .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, format.content_type())
-            .body(body);
+        let mut request =
+            self.http.post(self.url.clone()).header(reqwest::header::CONTENT_TYPE, format.content_type()).body(body);
         if let Some(encoding) = format.content_encoding() {
             request = request.header(reqwest::header::CONTENT_ENCODING, encoding);
         }

@@ -267,9 +267,11 @@ impl LokiConfig {
     /// The credentials, reading the files the configuration names.
     pub(crate) fn auth(&self) -> Result<Auth, ConfigError> {
         let read = |key, path: &PathBuf| {
-            std::fs::read_to_string(path)
-                .map(|s| s.trim().to_owned())
-                .map_err(|source| ConfigError::File { key, path: path.clone(), source })
+            std::fs::read_to_string(path).map(|s| s.trim().to_owned()).map_err(|source| ConfigError::File {
+                key,
+                path: path.clone(),
+                source,
+            })
         };
         if let Some(basic) = &self.basic_auth {
             let password = match (&basic.password, &basic.password_file) {
@@ -313,7 +315,11 @@ mod tests {
             (LokiConfig { url: Some("ftp://x/".into()), ..Default::default() }, "loki.url"),
             (LokiConfig { tenant: Some("a\nb".into()), ..Default::default() }, "loki.tenant"),
             (
-                LokiConfig { bearer_token: Some("t".into()), bearer_token_file: Some("/f".into()), ..Default::default() },
+                LokiConfig {
+                    bearer_token: Some("t".into()),
+                    bearer_token_file: Some("/f".into()),
+                    ..Default::default()
+                },
                 "loki.bearer_token",
             ),
             (

@@ -258,7 +258,10 @@ mod tests {
         let names: Vec<String> = (0..MAX_LABELS).map(|i| format!("l{i:02}")).collect();
         assert!(Labels::new(names.iter().map(|n| (n.as_str(), "v"))).is_ok());
         let names: Vec<String> = (0..=MAX_LABELS).map(|i| format!("l{i:02}")).collect();
-        assert!(matches!(Labels::new(names.iter().map(|n| (n.as_str(), "v"))), Err(LabelError::TooMany { count: 16, .. })));
+        assert!(matches!(
+            Labels::new(names.iter().map(|n| (n.as_str(), "v"))),
+            Err(LabelError::TooMany { count: 16, .. })
+        ));
 
         assert_eq!(Labels::new([("a", "1"), ("a", "2")]), Err(LabelError::Duplicate("a".into())));
     }

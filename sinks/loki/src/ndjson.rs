@@ -65,7 +65,9 @@ impl NdjsonFile {
             if self.size > 0 && self.size + self.line.len() as u64 > self.max_bytes {
                 self.rotate()?;
             }
-            self.file.write_all(&self.line).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))?;
+            self.file
+                .write_all(&self.line)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))?;
             self.size += self.line.len() as u64;
         }
         Ok(())
@@ -106,7 +108,10 @@ impl Serialize for Line<'_> {
         map.serialize_entry("labels", &Object(self.labels.iter()))?;
         map.serialize_entry("line", &self.entry.line)?;
         if !self.entry.metadata.is_empty() {
-            map.serialize_entry("metadata", &Object(self.entry.metadata.iter().map(|(n, v)| (n.as_str(), v.as_str()))))?;
+            map.serialize_entry(
+                "metadata",
+                &Object(self.entry.metadata.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+            )?;
         }
         map.end()
     }

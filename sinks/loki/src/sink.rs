@@ -25,9 +25,9 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -341,6 +341,14 @@ impl Shared {
     /// The writer thread: waits for pushes, a batch deadline, a flush or the
     /// close; cuts batches into the spool.
     fn run_writer(&self) {
+        /// Tells `close` the writer is gone, even if it panicked.
+        struct Done<'a>(&'a watch::Sender<bool>);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.send_replace(true);
+            }
+        }
+        let _done = Done(&self.writer_done);
         let mut flushed = 0u64;
         loop {
             {
@@ -382,7 +390,6 @@ impl Shared {
                 self.flushed.send_replace(flushed);
             }
             if closed {
-                self.writer_done.send_replace(true);
                 return;
             }
         }
@@ -553,8 +560,10 @@ impl Sender {
                     self.stats.retry();
                     let delay = backoff.next_delay();
                     let attempt = backoff.attempts();
-                    if attempt == 1 || attempt % 10 == 0 {
-                        tracing::warn!("Push to Loki failed ({reason}); retry {attempt} in {delay:.1?}, spooled meanwhile.");
+                    if attempt == 1 || attempt.is_multiple_of(10) {
+                        tracing::warn!(
+                            "Push to Loki failed ({reason}); retry {attempt} in {delay:.1?}, spooled meanwhile."
+                        );
                     } else {
                         tracing::debug!("Push to Loki failed ({reason}); retry {attempt} in {delay:.1?}.");
                     }

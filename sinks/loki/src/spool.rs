@@ -131,7 +131,8 @@ impl Spool {
         };
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join("lock");
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+        let lock =
+            OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(SpoolError::Locked(dir.to_owned())),
@@ -331,8 +332,7 @@ fn read_header(path: &Path) -> Result<(SegmentHeader, u64), SpoolError> {
 fn parse_header(data: &[u8]) -> Result<(SegmentHeader, usize), String> {
     let rest = data.strip_prefix(MAGIC).ok_or("not a gomon Loki segment (bad magic)")?;
     let end = rest.iter().position(|b| *b == b'\n').ok_or("no header line")?;
-    let header: SegmentHeader =
-        serde_json::from_slice(&rest[..end]).map_err(|e| format!("unreadable header: {e}"))?;
+    let header: SegmentHeader = serde_json::from_slice(&rest[..end]).map_err(|e| format!("unreadable header: {e}"))?;
     Ok((header, MAGIC.len() + end + 1))
 }
 
@@ -451,7 +451,9 @@ mod tests {
         }
         fs::write(dir.path().join("00000000000000000007.seg"), b"GOMONLOKI1\n{not json\nbody").unwrap();
         let mut short = MAGIC.to_vec();
-        short.extend_from_slice(br#"{"format":"json","entries":2,"body_bytes":100,"created_unix_nanos":0,"oldest_nanos":0}"#);
+        short.extend_from_slice(
+            br#"{"format":"json","entries":2,"body_bytes":100,"created_unix_nanos":0,"oldest_nanos":0}"#,
+        );
         short.extend_from_slice(b"\nshort");
         fs::write(dir.path().join("00000000000000000008.seg"), short).unwrap();
         let (spool, stats) = open(dir.path(), 1 << 20);

@@ -126,8 +126,11 @@ async fn json_gzip_push_with_basic_auth() {
         basic_auth: Some(BasicAuth { user: "u".into(), password: Some("p".into()), password_file: None }),
         ..config(&receiver.url(), spool.path())
     });
-    sink.push(&stream("logs"), vec![Entry::new(2, "b \"quoted\"\n"), Entry::new(1, "a").with_metadata("level", "info")])
-        .unwrap();
+    sink.push(
+        &stream("logs"),
+        vec![Entry::new(2, "b \"quoted\"\n"), Entry::new(1, "a").with_metadata("level", "info")],
+    )
+    .unwrap();
     flush(&sink).await;
     let streams = receiver.streams();
     let logs = &streams[r#"{event="test", host="h1", source="logs"}"#];
@@ -158,7 +161,9 @@ async fn batches_are_cut_by_size() {
     sink.push(&stream("size"), entries).unwrap();
     // The size cut sends full batches without waiting for the (60 s) deadline.
     let per_batch = (max / entry_size) as usize;
-    receiver.wait_for(WAIT, "full batches", |s| s.kept_entries >= (200 / per_batch * per_batch) as u64 - per_batch as u64).await;
+    receiver
+        .wait_for(WAIT, "full batches", |s| s.kept_entries >= (200 / per_batch * per_batch) as u64 - per_batch as u64)
+        .await;
     flush(&sink).await;
     let requests = receiver.requests();
     assert!(requests.len() >= 200 / per_batch, "{} requests for 200 entries of {entry_size} bytes", requests.len());
@@ -174,7 +179,8 @@ async fn batches_are_cut_by_size() {
 async fn a_batch_is_cut_by_time_without_a_flush() {
     let receiver = Receiver::start().await;
     let spool = tempfile::tempdir().unwrap();
-    let sink = start(LokiConfig { batch_max_wait: Duration::from_millis(100), ..config(&receiver.url(), spool.path()) });
+    let sink =
+        start(LokiConfig { batch_max_wait: Duration::from_millis(100), ..config(&receiver.url(), spool.path()) });
     sink.push(&stream("time"), vec![Entry::new(1, "lonely")]).unwrap();
     receiver.wait_for(WAIT, "the entry, sent by the batch deadline", |s| s.kept_entries == 1).await;
 }
@@ -200,19 +206,19 @@ async fn a_400_is_dropped_not_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_429_and_a_503_are_retried_until_accepted() {
+async fn a_429_and_5xx_are_retried_until_accepted() {
     let receiver = Receiver::start().await;
-    receiver.script(&[429, 503]);
+    receiver.script(&[429, 500, 503]);
     let spool = tempfile::tempdir().unwrap();
     let sink = start(config(&receiver.url(), spool.path()));
     sink.push(&stream("retry"), vec![Entry::new(1, "a"), Entry::new(2, "b")]).unwrap();
     flush(&sink).await;
     let statuses: Vec<u16> = receiver.requests().iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [429, 503, 204]);
+    assert_eq!(statuses, [429, 500, 503, 204]);
     assert_eq!(lines_of(&receiver.streams(), "retry"), ["a", "b"]);
     let stats = sink.stats();
-    assert_eq!(stats.retries, 2);
-    assert_eq!(stats.requests(Outcome::Retryable), 2);
+    assert_eq!(stats.retries, 3);
+    assert_eq!(stats.requests(Outcome::Retryable), 3);
     assert_eq!(stats.sent_entries, 2);
     assert_eq!(stats.dropped_total(), 0);
 }
@@ -305,7 +311,8 @@ async fn a_full_spool_drops_the_oldest_and_counts_them() {
 async fn a_full_queue_spills_in_order_from_the_callers() {
     let receiver = Receiver::start().await;
     let spool = tempfile::tempdir().unwrap();
-    let sink = start(LokiConfig { queue_max_bytes: 200, batch_max_bytes: 4096, ..config(&receiver.url(), spool.path()) });
+    let sink =
+        start(LokiConfig { queue_max_bytes: 200, batch_max_bytes: 4096, ..config(&receiver.url(), spool.path()) });
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let sink = sink.clone();
@@ -388,10 +395,7 @@ async fn https_with_a_ca_file() {
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
+        .with_single_cert(vec![cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))
         .unwrap();
     let receiver = Receiver::start_on(0, Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))).await;
     let sink = start(LokiConfig { tls_ca_file: Some(ca), ..config(&receiver.url(), &dir.path().join("spool")) });
@@ -405,4 +409,46 @@ async fn https_with_a_ca_file() {
     untrusted.push(&stream("tls2"), vec![Entry::new(1, "x")]).unwrap();
     let stats = wait_stats(&untrusted, "a TLS failure", |s| s.retries >= 1).await;
     assert_eq!(stats.sent_entries, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_handle_spools_what_is_pending() {
+    let mut receiver = Receiver::start().await;
+    receiver.down().await;
+    let spool = tempfile::tempdir().unwrap();
+    let cfg = LokiConfig { batch_max_wait: Duration::from_secs(3600), ..config(&receiver.url(), spool.path()) };
+    let sink = start(cfg.clone());
+    let clone = sink.clone();
+    sink.push(&stream("dropped"), vec![Entry::new(1, "pending")]).unwrap();
+    drop(sink);
+    drop(clone);
+    // The writer thread cuts the pending batch into the spool as it stops.
+    let deadline = Instant::now() + WAIT;
+    while std::fs::read_dir(spool.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("seg".as_ref()))
+        .count()
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the pending entry never reached the spool");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The spool lock is released once the writer and sender are gone; then a new sink replays it.
+    receiver.up().await;
+    let deadline = Instant::now() + WAIT;
+    let sink = loop {
+        crypto();
+        match LokiSink::start(cfg.clone()) {
+            Ok((sink, sender)) => {
+                tokio::spawn(sender);
+                break sink;
+            }
+            Err(e) => {
+                assert!(Instant::now() < deadline, "spool still locked: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    flush(&sink).await;
+    assert_eq!(lines_of(&receiver.streams(), "dropped"), ["pending"]);
 }

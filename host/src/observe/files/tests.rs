@@ -2,6 +2,7 @@ use super::*;
 use std::io::Write;
 
 use crate::observe::stop::Stop;
+use std::process::Command;
 
 /// A watcher on a temporary root, and what it reported.
 struct Rig {
@@ -230,4 +231,44 @@ fn a_pseudo_filesystem_mounted_under_a_root_is_not_descended_into() {
     let _ = std::process::Command::new("umount").arg(&mount).status();
     // The root only: not the mount, nor anything in it.
     assert_eq!(watches, 1);
+}
+
+/// Run by `running_out_of_watches_is_one_error` in a user namespace whose
+/// inotify watch limit is 5; does nothing elsewhere.
+#[test]
+fn out_of_watches_child() {
+    if std::env::var_os("GOMON_TEST_OUT_OF_WATCHES").is_none() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("a/b/c/d/e/f/g")).unwrap();
+    std::fs::create_dir_all(root.path().join("x/y")).unwrap();
+    let rig = Rig::on(root, &[], false);
+    let mut watcher = rig.watcher;
+    assert_eq!(watcher.watches(), 5);
+    assert!(watcher.out_of_watches);
+    // One error, however many directories did not get a watch.
+    assert_eq!(watcher.take_counts(), (0, 1));
+    println!("out-of-watches child passed");
+}
+
+#[test]
+fn running_out_of_watches_is_one_error() {
+    let exe = std::env::current_exe().unwrap();
+    let script = "echo 5 > /proc/sys/user/max_inotify_watches && exec \"$0\" --exact observe::files::tests::out_of_watches_child --nocapture --test-threads=1";
+    let output = Command::new("unshare")
+        .args(["--user", "--map-root-user", "sh", "-c", script])
+        .arg(&exe)
+        .env("GOMON_TEST_OUT_OF_WATCHES", "1")
+        .output();
+    let output = match output {
+        Ok(o) if o.status.success() || String::from_utf8_lossy(&o.stdout).contains("out_of_watches_child") => o,
+        other => {
+            eprintln!("skipped: cannot make a user namespace here: {other:?}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("out-of-watches child passed"), "{stdout}");
 }

@@ -453,7 +453,7 @@ fn offset(b: &[u8]) -> Option<(i32, usize)> {
 fn bracketed_pid(s: &str) -> Option<(u32, &str)> {
     if let Some(rest) = s.strip_prefix(" [") {
         let close = rest.find(']')?;
-        return Some((digits(rest[..close].as_bytes())?, &rest[close + 1..]));
+        return Some((digits(&rest.as_bytes()[..close])?, &rest[close + 1..]));
     }
     let rest = s.strip_prefix(": pid ")?;
     let end = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -488,7 +488,7 @@ fn level_token(s: &str) -> (Option<&str>, &str) {
 fn nginx_pid(s: &str) -> Option<(u32, &str)> {
     let s = s.strip_prefix(' ')?;
     let hash = s.find('#')?;
-    let pid = digits(s[..hash].as_bytes())?;
+    let pid = digits(&s.as_bytes()[..hash])?;
     let rest = &s[hash + 1..];
     let end = rest.bytes().take_while(u8::is_ascii_digit).count();
     let rest = rest[end..].strip_prefix(':')?;

@@ -143,7 +143,7 @@ impl Cache {
     }
 
     /// The next address to look up (it stays pending until its answer).
-    pub fn next(&mut self) -> Option<IpAddr> {
+    pub fn next_queued(&mut self) -> Option<IpAddr> {
         self.queue.pop_front()
     }
 
@@ -317,7 +317,7 @@ fn work(shared: &Shared, lookup: impl Fn(IpAddr) -> Result<String, String>) {
                 if state.stop {
                     return;
                 }
-                if let Some(ip) = state.cache.next() {
+                if let Some(ip) = state.cache.next_queued() {
                     break ip;
                 }
                 state = shared.wake.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -355,11 +355,11 @@ mod tests {
         let a = ip("192.0.2.7");
         assert_eq!(cache.get(a, t0), None);
         assert_eq!(cache.get(a, t0), None, "still a miss while the lookup is pending");
-        assert_eq!(cache.next(), Some(a));
-        assert_eq!(cache.next(), None, "queued once");
+        assert_eq!(cache.next_queued(), Some(a));
+        assert_eq!(cache.next_queued(), None, "queued once");
         cache.answer(a, Ok("www.example.org.".into()), t0);
         assert_eq!(cache.get(a, t0 + Duration::from_secs(1)), Some("www.example.org"));
-        assert_eq!(cache.next(), None, "a hit queues nothing");
+        assert_eq!(cache.next_queued(), None, "a hit queues nothing");
         let stats = cache.stats();
         assert_eq!((stats.hits, stats.misses, stats.lookups, stats.failures), (1, 2, 1, 0));
         assert_eq!((stats.entries, stats.queued), (1, 0));
@@ -371,12 +371,12 @@ mod tests {
         let t0 = Instant::now();
         let a = ip("2001:db8::1");
         cache.get(a, t0);
-        let queued = cache.next().unwrap();
+        let queued = cache.next_queued().unwrap();
         cache.answer(queued, Err("Name or service not known".into()), t0);
         assert_eq!(cache.get(a, t0 + Duration::from_secs(59)), None);
-        assert_eq!(cache.next(), None, "a fresh failure is not retried");
+        assert_eq!(cache.next_queued(), None, "a fresh failure is not retried");
         assert_eq!(cache.get(a, t0 + Duration::from_secs(61)), None);
-        assert_eq!(cache.next(), Some(a), "an expired failure is retried");
+        assert_eq!(cache.next_queued(), Some(a), "an expired failure is retried");
         assert_eq!(cache.stats().failures, 1);
     }
 
@@ -386,11 +386,11 @@ mod tests {
         let t0 = Instant::now();
         let a = ip("198.51.100.1");
         cache.get(a, t0);
-        cache.next();
+        cache.next_queued();
         cache.answer(a, Ok("old.example".into()), t0);
         let later = t0 + Duration::from_secs(601);
         assert_eq!(cache.get(a, later), Some("old.example"));
-        assert_eq!(cache.next(), Some(a), "expired: looked up again");
+        assert_eq!(cache.next_queued(), Some(a), "expired: looked up again");
         cache.answer(a, Ok("new.example".into()), later);
         assert_eq!(cache.get(a, later), Some("new.example"));
         cache.answer(a, Err("gone".into()), later);

@@ -46,14 +46,32 @@ pub struct RequestInfo {
     pub decode_error: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct State {
+    /// Keep the decoded entries in `streams` (off for long benchmarks).
+    pub store: bool,
     pub script: VecDeque<u16>,
     pub requests: Vec<RequestInfo>,
     /// Kept entries by stream selector, in arrival order.
     pub streams: BTreeMap<String, Vec<Got>>,
     pub kept_entries: u64,
     pub kept_bytes: u64,
+    /// Receive time minus entry time of every kept entry, in nanoseconds.
+    pub latencies_nanos: Vec<u64>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            store: true,
+            script: VecDeque::new(),
+            requests: Vec::new(),
+            streams: BTreeMap::new(),
+            kept_entries: 0,
+            kept_bytes: 0,
+            latencies_nanos: Vec::new(),
+        }
+    }
 }
 
 /// The receiver. Dropping it stops it.
@@ -213,7 +231,11 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
         state.kept_entries += entries as u64;
         state.kept_bytes += body.len() as u64;
         for (selector, got) in streams {
-            state.streams.entry(selector).or_default().extend(got);
+            let latencies: Vec<u64> = got.iter().map(|g| g.received_nanos.saturating_sub(g.time_nanos)).collect();
+            state.latencies_nanos.extend(latencies);
+            if state.store {
+                state.streams.entry(selector).or_default().extend(got);
+            }
         }
     }
     state.requests.push(RequestInfo {
