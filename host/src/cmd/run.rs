@@ -101,7 +101,7 @@ async fn collector(config: Config) -> anyhow::Result<()> {
         observations,
         interval: config.interval,
         proc_root: config.sample.proc_root.clone(),
-        loki_url: config.loki.url.as_deref().and_then(|url| reqwest::Url::parse(url).ok()),
+        loki: config.loki.url.is_some().then(|| config.loki.clone()),
     });
 
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -237,7 +237,7 @@ async fn start_collector(
         observations,
         interval: config.interval,
         proc_root: config.sample.proc_root.clone(),
-        loki_url: config.loki.url.as_deref().and_then(|url| reqwest::Url::parse(url).ok()),
+        loki: config.loki.url.is_some().then(|| config.loki.clone()),
     })));
     tracing::info!(interval = ?config.interval, "Collector running in the plugin process.");
     observing

@@ -110,9 +110,9 @@ pub struct Local {
     pub interval: Duration,
     /// Where procfs is mounted (for the privilege check).
     pub proc_root: PathBuf,
-    /// Loki's base URL when this gomon pushes observations there (checked by
-    /// [`Local::health`]).
-    pub loki_url: Option<reqwest::Url>,
+    /// The Loki this gomon pushes observations to, if any; [`Local::health`] checks
+    /// that its `/ready` answers (with the sink's CA).
+    pub loki: Option<gomon_sink_loki::LokiConfig>,
 }
 
 impl Local {
@@ -191,8 +191,8 @@ impl Local {
             ),
         };
         let mut checks = vec![sampler, probes_check(&exposition.probes)];
-        if let Some(url) = &self.loki_url {
-            checks.push(loki_check(url).await);
+        if let Some(loki) = &self.loki {
+            checks.push(loki_check(loki).await);
         }
         checks.push(match super::privileges::summary(&self.proc_root) {
             None => Check::pass("privileges", "the collector can see every process"),
@@ -239,17 +239,34 @@ pub fn loki_base(push_url: Option<&str>) -> Option<reqwest::Url> {
     Some(url)
 }
 
-/// `GET <loki base>/ready` answers 200; `url` is the push URL or the base.
-pub async fn loki_check(url: &reqwest::Url) -> Check {
-    let ready = loki_base(Some(url.as_str())).and_then(|base| base.join("ready").ok());
-    let Some(ready) = ready else { return Check::fail("loki", format!("{url} is not a Loki URL")) };
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build();
-    let result = match client {
-        Ok(client) => client.get(ready.clone()).send().await,
+/// `GET <loki base>/ready` answers: 2xx, or 401/403 from an authenticating proxy
+/// (reachable; `/ready` wants credentials). The client trusts the sink's CA file.
+pub async fn loki_check(loki: &gomon_sink_loki::LokiConfig) -> Check {
+    let push = loki.url.as_deref().unwrap_or_default();
+    let Some(ready) = loki_base(Some(push)).and_then(|base| base.join("ready").ok()) else {
+        return Check::fail("loki", format!("{push:?} is not a Loki URL"));
+    };
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
+    if let Some(ca) = &loki.tls_ca_file {
+        let pem = match std::fs::read(ca) {
+            Ok(pem) => pem,
+            Err(e) => return Check::fail("loki", format!("cannot read tls_ca_file {}: {e}", ca.display())),
+        };
+        match reqwest::Certificate::from_pem(&pem) {
+            Ok(cert) => builder = builder.tls_certs_only([cert]),
+            Err(e) => return Check::fail("loki", format!("tls_ca_file {} is not PEM: {e}", ca.display())),
+        }
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = match builder.build() {
+        Ok(client) => client,
         Err(e) => return Check::fail("loki", format!("cannot build an HTTP client: {e}")),
     };
-    match result {
+    match client.get(ready.clone()).send().await {
         Ok(r) if r.status().is_success() => Check::pass("loki", format!("{ready} answers {}", r.status())),
+        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
+            Check::pass("loki", format!("{ready} answers {} (reachable; it wants credentials)", r.status()))
+        }
         Ok(r) => Check::fail("loki", format!("{ready} answers {}", r.status())),
         Err(e) => Check::fail("loki", format!("{ready} is unreachable: {e}")),
     }
