@@ -21,6 +21,7 @@ A benchmark, not a test: it prints a table and exits 0. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -124,6 +125,7 @@ def main() -> int:
             p.kill()
         for p in idle:
             p.wait()
+        shutil.rmtree(work, ignore_errors=True)
 
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  value")

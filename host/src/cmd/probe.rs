@@ -151,6 +151,12 @@ const SDK: &[Template] = &[
         text: include_str!("../../../probes/sdk/src/metrics_bindings.rs"),
     },
     Template { path: "gomon-probe/src/info.rs", text: include_str!("../../../probes/sdk/src/info.rs") },
+    Template { path: "gomon-probe/src/instance.rs", text: include_str!("../../../probes/sdk/src/instance.rs") },
+    Template { path: "gomon-probe/src/observe.rs", text: include_str!("../../../probes/sdk/src/observe.rs") },
+    Template {
+        path: "gomon-probe/src/observe_bindings.rs",
+        text: include_str!("../../../probes/sdk/src/observe_bindings.rs"),
+    },
     Template { path: "gomon-probe/src/log.rs", text: include_str!("../../../probes/sdk/src/log.rs") },
     Template { path: "gomon-probe/src/probe.rs", text: include_str!("../../../probes/sdk/src/probe.rs") },
     Template { path: "gomon-probe/src/table.rs", text: include_str!("../../../probes/sdk/src/table.rs") },
@@ -226,4 +232,28 @@ pub fn new(name: &str, dir: Option<&Path>) -> anyhow::Result<()> {
     println!("Check it:     gomon probe check target/wasm32-wasip2/release/{crate_name}.wasm");
     println!("Load it:      copy that file into the probe directory (<state-dir>/probes)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SDK;
+
+    /// Every source file of the SDK is vendored into new probe crates (a
+    /// file added to probes/sdk/src and not to `SDK` breaks `gomon probe new`).
+    #[test]
+    fn the_template_vendors_every_sdk_file() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../probes/sdk/src");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("probes/sdk/src")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".rs"))
+            .map(|name| format!("gomon-probe/src/{name}"))
+            .collect();
+        on_disk.sort();
+        let mut vendored: Vec<String> =
+            SDK.iter().map(|t| t.path.to_owned()).filter(|p| p.starts_with("gomon-probe/src/")).collect();
+        vendored.sort();
+        assert_eq!(vendored, on_disk);
+    }
 }

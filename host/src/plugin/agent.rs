@@ -150,7 +150,7 @@ impl Agent {
 }
 
 /// An error with its causes (reqwest's own message hides the TLS or connect reason).
-fn chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

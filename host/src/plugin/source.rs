@@ -268,7 +268,7 @@ pub async fn loki_check(loki: &gomon_sink_loki::LokiConfig) -> Check {
             Check::pass("loki", format!("{ready} answers {} (reachable; it wants credentials)", r.status()))
         }
         Ok(r) => Check::fail("loki", format!("{ready} answers {}", r.status())),
-        Err(e) => Check::fail("loki", format!("{ready} is unreachable: {e}")),
+        Err(e) => Check::fail("loki", format!("{ready} is unreachable: {}", super::agent::chain(&e))),
     }
 }
 

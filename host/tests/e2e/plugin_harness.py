@@ -16,11 +16,13 @@ Used by test_plugin.py and bench/plugin.py.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
 import os
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +52,7 @@ def stubs():
         from grpc_tools import protoc
 
         out = Path(tempfile.mkdtemp(prefix="gomon-proto-"))
+        atexit.register(shutil.rmtree, out, True)
         args = ["protoc", f"-I{PROTO_DIR}", f"--python_out={out}", f"--grpc_python_out={out}",
                 "backend.proto", "grpc_controller.proto"]
         rc = protoc.main(args)

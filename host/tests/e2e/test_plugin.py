@@ -5,6 +5,7 @@ without the cookie; and agent mode (the plugin querying a second gomon over HTTP
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -512,3 +514,41 @@ def test_unprivileged_plugin_degrades_and_says_what_is_missing():
         shutil.rmtree(work, ignore_errors=True)
         if not fallback_existed:
             shutil.rmtree(fallback, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- Loki in CheckHealth
+
+
+class _FakeLoki(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        self.send_response(200 if self.path == "/ready" else 404)
+        self.end_headers()
+        self.wfile.write(b"ready\n")
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_check_health_checks_the_configured_loki(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeLoki)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    p = PluginProcess(tmp_path, config_extra=f'[loki]\nurl = "http://127.0.0.1:{port}/loki/api/v1/push"\n')
+    try:
+        response = healthy(p)
+        checks = {c["name"]: c for c in json.loads(response.jsonDetails)["checks"]}
+        assert checks["loki"]["ok"] and f"127.0.0.1:{port}/ready" in checks["loki"]["message"], checks["loki"]
+        server.shutdown()
+        server.server_close()
+        response = p.check_health()
+        assert response.status == stubs().pb.CheckHealthResponse.ERROR
+        assert "loki:" in response.message and "unreachable" in response.message, response.message
+    finally:
+        server.server_close()
+        assert p.stop() == 0

@@ -106,6 +106,7 @@ impl LokiSink {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (flushed_tx, _) = watch::channel(0u64);
         let (writer_done_tx, _) = watch::channel(false);
+        let (sender_done_tx, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             format: config.format,
             batch_max_bytes: usize::try_from(config.batch_max_bytes).unwrap_or(usize::MAX),
@@ -121,6 +122,7 @@ impl LokiSink {
             wake_sender: Arc::new(Notify::new()),
             flushed: flushed_tx,
             writer_done: writer_done_tx,
+            sender_done: Arc::new(sender_done_tx),
             shutdown: shutdown_tx,
             epoch: Instant::now(),
             deadline: AtomicU64::new(0),
@@ -139,20 +141,43 @@ impl LokiSink {
             min_backoff: config.min_backoff,
             max_backoff: config.max_backoff,
         };
-        let handle = SinkHandle { guard: Arc::new(CloseOnDrop(shared.clone())), shared };
-        Ok((handle, SenderTask(Box::pin(sender.run()))))
+        let task = SenderTask { future: Some(Box::pin(sender.run())), done: shared.sender_done.clone() };
+        let handle = SinkHandle { _guard: Arc::new(CloseOnDrop(shared.clone())), shared };
+        Ok((handle, task))
     }
 }
 
 /// The sender task: spawn it on a tokio runtime. It ends when the sink is
 /// closed (or its last handle dropped).
-pub struct SenderTask(Pin<Box<dyn Future<Output = ()> + Send + 'static>>);
+pub struct SenderTask {
+    future: Option<Pin<Box<dyn Future<Output = ()> + Send + 'static>>>,
+    done: Arc<watch::Sender<bool>>,
+}
+
+impl SenderTask {
+    /// Drops the sender (and its hold on the spool), then tells `close`.
+    fn finish(&mut self) {
+        self.future = None;
+        self.done.send_replace(true);
+    }
+}
 
 impl Future for SenderTask {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.0.as_mut().poll(cx)
+        let Some(future) = self.future.as_mut() else { return Poll::Ready(()) };
+        let poll = future.as_mut().poll(cx);
+        if poll.is_ready() {
+            self.finish();
+        }
+        poll
+    }
+}
+
+impl Drop for SenderTask {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
@@ -167,7 +192,7 @@ impl std::fmt::Debug for SenderTask {
 #[derive(Debug, Clone)]
 pub struct SinkHandle {
     shared: Arc<Shared>,
-    guard: Arc<CloseOnDrop>,
+    _guard: Arc<CloseOnDrop>,
 }
 
 impl SinkHandle {
@@ -201,15 +226,23 @@ impl SinkHandle {
     }
 
     /// Stops taking entries, writes the batch being filled to the spool, gives
-    /// the sender up to `drain` to empty the spool, then stops it. What is left
-    /// stays in the spool for the next start. Returns the final counters.
+    /// the sender up to `drain` to empty the spool, then stops it and releases
+    /// the spool directory (a new sink may open it at once). What is left stays
+    /// in the spool for the next start. Returns the final counters.
     pub async fn close(&self, drain: Duration) -> StatsSnapshot {
         self.shared.close_queue();
-        let mut done = self.shared.writer_done.subscribe();
-        let _ = done.wait_for(|d| *d).await;
+        let mut writer_done = self.shared.writer_done.subscribe();
+        let _ = writer_done.wait_for(|done| *done).await;
         let mut level = self.shared.spool.watch();
         let _ = tokio::time::timeout(drain, level.wait_for(|segments| *segments == 0)).await;
         self.shared.shutdown.send_replace(true);
+        // The sender stops at its next await point; a task never spawned would
+        // never say so, hence the bound.
+        let mut sender_done = self.shared.sender_done.subscribe();
+        if tokio::time::timeout(Duration::from_secs(5), sender_done.wait_for(|done| *done)).await.is_err() {
+            tracing::warn!("The Loki sender task did not stop within 5 s (was it spawned?).");
+        }
+        self.shared.spool.unlock();
         self.shared.stats.snapshot()
     }
 
@@ -226,12 +259,6 @@ impl SinkHandle {
     /// The spool directory.
     pub fn spool_dir(&self) -> &std::path::Path {
         self.shared.spool.dir()
-    }
-
-    /// Number of live clones of this handle (for tests of the drop behaviour).
-    #[doc(hidden)]
-    pub fn clones(&self) -> usize {
-        Arc::strong_count(&self.guard)
     }
 }
 
@@ -268,6 +295,8 @@ struct Shared {
     flushed: watch::Sender<u64>,
     /// Set when the writer thread has written its last batch and ended.
     writer_done: watch::Sender<bool>,
+    /// Set when the sender task has ended (or was dropped unspawned).
+    sender_done: Arc<watch::Sender<bool>>,
     shutdown: watch::Sender<bool>,
     epoch: Instant,
     /// When the batch being filled must be cut: nanoseconds since `epoch`, 0 = no batch.

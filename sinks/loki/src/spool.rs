@@ -117,7 +117,8 @@ pub struct Spool {
     state: Mutex<State>,
     stats: Arc<Stats>,
     level: tokio::sync::watch::Sender<u64>,
-    _lock: File,
+    /// The flock'd lock file; `None` once released.
+    lock: Mutex<Option<File>>,
 }
 
 impl Spool {
@@ -164,7 +165,14 @@ impl Spool {
             }
         }
         let (level, _) = tokio::sync::watch::channel(state.segments.len() as u64);
-        let spool = Spool { dir: dir.to_owned(), max_bytes, state: Mutex::new(state), stats, level, _lock: lock };
+        let spool = Spool {
+            dir: dir.to_owned(),
+            max_bytes,
+            state: Mutex::new(state),
+            stats,
+            level,
+            lock: Mutex::new(Some(lock)),
+        };
         spool.publish(&spool.lock());
         Ok(spool)
     }
@@ -271,6 +279,12 @@ impl Spool {
         };
         let _ = fs::remove_file(self.path(seq));
         removed.map(|i| i.entries)
+    }
+
+    /// Releases the directory's lock, so another sink may open it; for when
+    /// this one has stopped writing and sending.
+    pub fn unlock(&self) {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// No segment is in flight any more.

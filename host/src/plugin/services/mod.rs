@@ -18,7 +18,7 @@ pub mod stream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -38,8 +38,6 @@ pub struct Plugin {
     agents: Mutex<HashMap<String, (Instance, Arc<Agent>)>>,
     /// Turns true when asked to stop (SIGTERM or `GRPCController.Shutdown`).
     shutdown: watch::Sender<bool>,
-    /// When the plugin started.
-    pub started: Instant,
 }
 
 /// Why a request has no source.
@@ -60,7 +58,6 @@ impl Plugin {
             local,
             agents: Mutex::new(HashMap::new()),
             shutdown: watch::Sender::new(false),
-            started: Instant::now(),
         }
     }
 
