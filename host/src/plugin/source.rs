@@ -18,14 +18,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gomon_sink_grafana::{Arc as GraphArc, GraphEdge, GraphNode, NodeGraph, NodeKind, Series};
+use gomon_sink_grafana::{NodeGraph, Series};
 use serde::{Deserialize, Serialize};
 
 use super::agent::Agent;
 use super::events::{EventsQuery, RecentObservations, RecentRows};
 use super::history::{History, HistoryError, SeriesQuery};
 use crate::collect::Schedule;
-use crate::runtime::bindings::topology;
 use crate::runtime::{ProbeSet, ProbeSummary};
 
 /// One row of the `processes` resource (the query editor's pid picker).
@@ -126,7 +125,7 @@ impl Local {
                 .await
                 .map_err(|e| SourceError::Graph(format!("graph task failed: {e}")))?
                 .map_err(|e| SourceError::Graph(e.to_string()))?;
-        Ok(convert(graph))
+        Ok(crate::serve::graph::convert(graph))
     }
 
     /// The processes of the latest snapshot (kernel threads left out), by name then pid.
@@ -270,42 +269,6 @@ pub async fn loki_check(loki: &gomon_sink_loki::LokiConfig) -> Check {
         Ok(r) => Check::fail("loki", format!("{ready} answers {}", r.status())),
         Err(e) => Check::fail("loki", format!("{ready} is unreachable: {}", super::agent::chain(&e))),
     }
-}
-
-/// The probe contract's graph as the sink's model.
-fn convert(graph: topology::Graph) -> NodeGraph {
-    let nodes = graph
-        .nodes
-        .into_iter()
-        .map(|n| GraphNode {
-            id: n.id,
-            kind: match n.kind {
-                topology::NodeKind::Process => NodeKind::Process,
-                topology::NodeKind::Host => NodeKind::Host,
-                topology::NodeKind::Data => NodeKind::Data,
-            },
-            title: n.title,
-            subtitle: n.subtitle,
-            main_stat: n.main_stat,
-            secondary_stat: n.secondary_stat,
-            arcs: n.arcs.into_iter().map(|a| GraphArc { name: a.name, fraction: a.fraction }).collect(),
-            details: n.details,
-            depth: n.depth,
-        })
-        .collect();
-    let edges = graph
-        .edges
-        .into_iter()
-        .map(|e| GraphEdge {
-            id: e.id,
-            source: e.source,
-            target: e.target,
-            main_stat: e.main_stat,
-            secondary_stat: e.secondary_stat,
-            details: e.details,
-        })
-        .collect();
-    NodeGraph { nodes, edges }
 }
 
 /// A data source's answers: local or from an agent.

@@ -46,7 +46,9 @@ async fn draw(state: &AppState, pid: Option<u32>) -> Result<(graphviz::Graph, St
     Ok((convert(graph), host))
 }
 
-fn convert(graph: topology::Graph) -> graphviz::Graph {
+/// The graph probe's answer as the sinks' model (`gomon_sink_graphviz::Graph`,
+/// which the Grafana frames take too): a move, field for field.
+pub fn convert(graph: topology::Graph) -> graphviz::Graph {
     let nodes = graph
         .nodes
         .into_iter()
@@ -61,6 +63,7 @@ fn convert(graph: topology::Graph) -> graphviz::Graph {
             subtitle: n.subtitle,
             main_stat: n.main_stat,
             secondary_stat: n.secondary_stat,
+            arcs: n.arcs.into_iter().map(|a| graphviz::Arc { name: a.name, fraction: a.fraction }).collect(),
             details: n.details,
             depth: n.depth,
         })

@@ -1,7 +1,8 @@
 //! The connection graph as Grafana node-graph frames.
 //!
-//! The model ([`NodeGraph`]) mirrors the probe contract's `topology` records, arcs
-//! included; it is also the JSON an agent serves at `/api/nodegraph`:
+//! The model ([`NodeGraph`], which is `gomon_sink_graphviz::Graph`) mirrors the probe
+//! contract's `topology` records, arcs included; it is also the JSON an agent serves at
+//! `/api/nodegraph` and `/api/graph`:
 //!
 //! ```json
 //! {"nodes":[{"id":"812","kind":"process","title":"nginx","subtitle":"812","mainStat":"12.0 MiB",
@@ -25,88 +26,13 @@
 //! | | `mainstat`, `secondarystat` | string | |
 //! | | `detail__connection_1` … `_N` | string, nullable | one connection or tree link per column (N ≤ 8; the last says how many more) |
 
-use serde::{Deserialize, Serialize};
-
 use crate::frame::{
     DataLink, Field, FieldColor, FieldConfig, Frame, FrameMeta, InternalLink, Notice, QueryStat, Values,
 };
 
-/// Nodes and edges.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct NodeGraph {
-    /// The nodes, in display order.
-    pub nodes: Vec<GraphNode>,
-    /// The edges, in display order.
-    pub edges: Vec<GraphEdge>,
-}
-
-/// What a node stands for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NodeKind {
-    /// A local process; its id is its pid in decimal.
-    #[default]
-    Process,
-    /// A remote host: `host:<address>`.
-    Host,
-    /// A file, pipe or socket without a process at the other end: `data:<kind>:<inode>`.
-    Data,
-}
-
-/// One node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GraphNode {
-    /// A process's pid in decimal, `host:<address>` or `data:<kind>:<inode>`.
-    pub id: String,
-    /// What it stands for.
-    pub kind: NodeKind,
-    /// First label line.
-    pub title: String,
-    /// Second label line.
-    pub subtitle: String,
-    /// The main statistic (a process's resident memory).
-    pub main_stat: String,
-    /// The second statistic.
-    pub secondary_stat: String,
-    /// The ring's shares; empty means the whole ring in the kind's colour.
-    #[serde(default)]
-    pub arcs: Vec<Arc>,
-    /// Label/value lines.
-    #[serde(default)]
-    pub details: Vec<(String, String)>,
-    /// Depth in the process tree; 0 for hosts and data.
-    #[serde(default)]
-    pub depth: u32,
-}
-
-/// A share of a node's ring.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Arc {
-    /// `process`, `host`, `data`, `socket`, `kernel` or a probe's own name.
-    pub name: String,
-    /// The share, 0 to 1.
-    pub fraction: f64,
-}
-
-/// One edge.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GraphEdge {
-    /// `<source>-><target>`.
-    pub id: String,
-    /// A node id.
-    pub source: String,
-    /// A node id.
-    pub target: String,
-    /// The main statistic.
-    pub main_stat: String,
-    /// The second statistic.
-    pub secondary_stat: String,
-    /// One line per connection or tree link.
-    #[serde(default)]
-    pub details: Vec<String>,
-}
+/// The graph model, shared with the Graphviz renderers (one conversion from the
+/// probe contract's records, in the host, feeds both).
+pub use gomon_sink_graphviz::{Arc, Edge as GraphEdge, Graph as NodeGraph, Node as GraphNode, NodeKind};
 
 /// The arcs every nodes frame carries, with their fixed colours and display names (the
 /// original's palette: hosts red, processes blue, data yellow, sockets magenta, kernel

@@ -47,7 +47,7 @@ mod style;
 pub use dot::{DotOptions, to_dot};
 pub use escape::{dot_string, js_string, xml};
 pub use layout::{layout_svg, layout_svg_with};
-pub use model::{Edge, Graph, Node, NodeKind};
+pub use model::{Arc, Edge, Graph, Node, NodeKind};
 pub use page::{PageOptions, page_html, svg_body};
 pub use render::{RenderError, render_svg, render_svg_with};
 pub use style::Theme;

@@ -1,11 +1,12 @@
 //! The graph as the renderers see it, and as `/api/graph` serves it.
 //!
-//! A plain mirror of the WIT `topology` records (the host converts). Serialized with
-//! camelCase field names, like Grafana's node-graph fields:
+//! A plain mirror of the WIT `topology` records (the host converts once); the
+//! renderers here and the Grafana frames (`gomon-sink-grafana`) both take it.
+//! Serialized with camelCase field names, like Grafana's node-graph fields:
 //!
 //! ```json
 //! {"nodes":[{"id":"812","kind":"process","title":"nginx","subtitle":"812",
-//!            "mainStat":"nginx","secondaryStat":"812",
+//!            "mainStat":"nginx","secondaryStat":"812","arcs":[{"name":"process","fraction":1.0}],
 //!            "details":[["executable","/usr/sbin/nginx"]],"depth":1}],
 //!  "edges":[{"id":"host:10.0.0.9:443->812","source":"host:10.0.0.9:443","target":"812",
 //!            "mainStat":"10.0.0.9","secondaryStat":"nginx[812]",
@@ -48,10 +49,25 @@ pub struct Node {
     pub subtitle: String,
     pub main_stat: String,
     pub secondary_stat: String,
+    /// The ring's shares (Grafana's `arc__` fields); empty means the whole ring
+    /// in the kind's colour. The Graphviz renderers do not draw them.
+    #[serde(default)]
+    pub arcs: Vec<Arc>,
     /// Label/value lines, shown as the tooltip.
+    #[serde(default)]
     pub details: Vec<(String, String)>,
     /// Depth in the process tree (1 for children of init); 0 for hosts and data.
+    #[serde(default)]
     pub depth: u32,
+}
+
+/// A share of a node's ring.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Arc {
+    /// `process`, `host`, `data`, `socket`, `kernel` or a probe's own name.
+    pub name: String,
+    /// The share, 0 to 1.
+    pub fraction: f64,
 }
 
 /// One edge; several connections between the same two nodes share it.
@@ -67,6 +83,7 @@ pub struct Edge {
     /// One line per connection (`tcp:nginx[812] → curl[4410]`) or tree link
     /// (`parent:bash[100] → vim[200]`), shown as the tooltip. A line starting with
     /// `parent:` makes the edge a process-tree edge (drawn one-way, in the text colour).
+    #[serde(default)]
     pub details: Vec<String>,
 }
 

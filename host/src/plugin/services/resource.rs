@@ -12,7 +12,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gomon_sink_grafana::{NodeGraph, NodeKind};
 use gomon_sink_graphviz as graphviz;
 use tokio_stream::Stream;
 
@@ -96,7 +95,6 @@ async fn svg(source: &DataSource, pid: Option<u32>) -> CallResourceResponse {
         Err(e) => return text(502, &e.to_string()),
     };
     let rendered = tokio::task::spawn_blocking(move || {
-        let graph = to_graphviz(graph);
         let options = graphviz::DotOptions { focus_pid: pid, ..Default::default() };
         let dot = graphviz::to_dot(&graph, &options);
         match graphviz::render_svg(&dot, DOT_TIMEOUT) {
@@ -112,41 +110,6 @@ async fn svg(source: &DataSource, pid: Option<u32>) -> CallResourceResponse {
         Ok(svg) => respond(200, "image/svg+xml", graphviz::svg_body(&svg).as_bytes().to_vec()),
         Err(e) => text(500, &format!("rendering failed: {e}")),
     }
-}
-
-/// The node-graph model as the Graphviz renderers take it.
-fn to_graphviz(graph: NodeGraph) -> graphviz::Graph {
-    let nodes = graph
-        .nodes
-        .into_iter()
-        .map(|n| graphviz::Node {
-            id: n.id,
-            kind: match n.kind {
-                NodeKind::Process => graphviz::NodeKind::Process,
-                NodeKind::Host => graphviz::NodeKind::Host,
-                NodeKind::Data => graphviz::NodeKind::Data,
-            },
-            title: n.title,
-            subtitle: n.subtitle,
-            main_stat: n.main_stat,
-            secondary_stat: n.secondary_stat,
-            details: n.details,
-            depth: n.depth,
-        })
-        .collect();
-    let edges = graph
-        .edges
-        .into_iter()
-        .map(|e| graphviz::Edge {
-            id: e.id,
-            source: e.source,
-            target: e.target,
-            main_stat: e.main_stat,
-            secondary_stat: e.secondary_stat,
-            details: e.details,
-        })
-        .collect();
-    graphviz::Graph { nodes, edges }
 }
 
 /// A query parameter of a request URL such as `graph.svg?pid=812`.

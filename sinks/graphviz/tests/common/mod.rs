@@ -12,6 +12,7 @@ pub fn process(pid: u32, name: &str, depth: u32, exe: &str) -> Node {
         main_stat: name.into(),
         secondary_stat: pid.to_string(),
         details: vec![("executable".into(), exe.into()), ("pid".into(), pid.to_string())],
+        arcs: vec![],
         depth,
     }
 }
@@ -25,6 +26,7 @@ pub fn host(proto: &str, addr: &str, port: u16, name: &str) -> Node {
         main_stat: format!("{proto}:{port}"),
         secondary_stat: name.into(),
         details: vec![("address".into(), format!("{addr}:{port}"))],
+        arcs: vec![],
         depth: 0,
     }
 }
@@ -38,6 +40,7 @@ pub fn data(kind: &str, inode: u64, name: &str) -> Node {
         main_stat: kind.into(),
         secondary_stat: name.into(),
         details: vec![("name".into(), format!("{kind}:{name}"))],
+        arcs: vec![],
         depth: 0,
     }
 }
