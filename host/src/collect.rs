@@ -72,6 +72,20 @@ impl Collector {
         Collector { sampler, sockets, probes, samples: [0; 2], generation: 0, sources: Vec::new() }
     }
 
+    /// A collector as the configuration asks for: the sampler, and the
+    /// background socket discovery (logged and left out if it cannot start).
+    pub fn from_config(config: &crate::config::Config, probes: Arc<Mutex<ProbeSet>>) -> Self {
+        let socket_config = crate::sample::sockets::SocketConfig {
+            proc_root: config.sample.proc_root.clone(),
+            interval: config.interval,
+            resolve_hosts: config.sample.resolve_hosts,
+        };
+        let sockets = SocketDiscovery::start(socket_config)
+            .map_err(|e| tracing::warn!("Socket discovery not started; no connections will be seen: {e}"))
+            .ok();
+        Collector::new(Sampler::new(config.sample.clone()), sockets, probes)
+    }
+
     /// Adds families that every cycle publishes beside the probes' own.
     pub fn add_source(&mut self, source: FamilySource) {
         self.sources.push(source);

@@ -12,9 +12,8 @@ use gomon::plugin::history::{self, History, Limits as HistoryLimits};
 use gomon::plugin::source::Local;
 use gomon::runtime::reload::Reloader;
 use gomon::runtime::{ProbeSet, RuntimeOptions, probe::Limits};
-use gomon::sample::sockets::{SocketConfig, SocketDiscovery};
 use gomon::serve::{self, AppState, tls};
-use gomon::{collect, sample::Sampler};
+use gomon::collect;
 
 pub fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
@@ -62,17 +61,8 @@ async fn collector(config: Config) -> anyhow::Result<()> {
 
     let probes = load_probes(&config)?;
     let probes_for_http = probes.clone();
-    let sampler = Sampler::new(config.sample.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let socket_config = SocketConfig {
-        proc_root: config.sample.proc_root.clone(),
-        interval: config.interval,
-        resolve_hosts: config.sample.resolve_hosts,
-    };
-    let sockets = SocketDiscovery::start(socket_config)
-        .map_err(|e| tracing::warn!("Socket discovery not started; no connections will be seen: {e}"))
-        .ok();
-    let mut collector = collect::Collector::new(sampler, sockets, probes.clone());
+    let mut collector = collect::Collector::from_config(&config, probes.clone());
 
     // Observations: process, file and log events through the observe probes
     // to Loki or the local file; the ring keeps recent ones for the agent API.

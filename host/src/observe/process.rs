@@ -48,6 +48,22 @@ pub struct Known {
     pub kernel: bool,
 }
 
+impl Known {
+    /// An event of `kind` about this process (no exit status, no id).
+    pub fn event(&self, kind: ProcessEventKind, pid: u32) -> ProcessEvent {
+        ProcessEvent {
+            kind,
+            pid,
+            ppid: self.ppid,
+            name: self.name.clone(),
+            start_time_seconds: self.start_time_seconds,
+            exit_code: None,
+            exit_signal: None,
+            id: None,
+        }
+    }
+}
+
 /// Reads /proc/<pid>/stat into [`Known`].
 pub struct ProcReader {
     proc_root: PathBuf,
@@ -125,16 +141,7 @@ impl Tracker {
 
     /// The event to report for `raw`, if any.
     pub fn handle(&mut self, raw: &ProcEvent) -> Option<ProcessEvent> {
-        let event = |kind, pid, k: &Known| ProcessEvent {
-            kind,
-            pid,
-            ppid: k.ppid,
-            name: k.name.clone(),
-            start_time_seconds: k.start_time_seconds,
-            exit_code: None,
-            exit_signal: None,
-            id: None,
-        };
+        let event = |kind, pid, k: &Known| k.event(kind, pid);
         match *raw {
             ProcEvent::Fork { parent_tgid, child_pid, child_tgid, .. } => {
                 if child_pid != child_tgid {

@@ -46,8 +46,6 @@ use crate::collect;
 use crate::config::Config;
 use crate::runtime::ProbeSet;
 use crate::runtime::reload::Reloader;
-use crate::sample::Sampler;
-use crate::sample::sockets::{SocketConfig, SocketDiscovery};
 
 use events::ObservationRing;
 use history::{History, Limits};
@@ -190,15 +188,7 @@ async fn start_collector(
             return None;
         }
     };
-    let socket_config = SocketConfig {
-        proc_root: config.sample.proc_root.clone(),
-        interval: config.interval,
-        resolve_hosts: config.sample.resolve_hosts,
-    };
-    let sockets = SocketDiscovery::start(socket_config)
-        .map_err(|e| tracing::warn!("Socket discovery not started; no connections will be seen: {e}"))
-        .ok();
-    let mut collector = collect::Collector::new(Sampler::new(config.sample.clone()), sockets, probes.clone());
+    let mut collector = collect::Collector::from_config(&config, probes.clone());
 
     // Observations (process, file and log events) as in `gomon run`: through the observe
     // probes to Loki or the local file, the recent ones kept for the `events` query.

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{Known, ProcReader, now_nanos};
-use crate::observe::model::{Event, ProcessEvent, ProcessEventKind, TimedEvent};
+use crate::observe::model::{Event, ProcessEventKind, TimedEvent};
 use crate::observe::queue::Emitter;
 
 /// The previous table and the differ.
@@ -39,16 +39,7 @@ impl Differ {
         let now = user_processes(now);
         let seen = now_nanos();
         let mut events = Vec::new();
-        let event = |kind, pid: u32, k: &Known| ProcessEvent {
-            kind,
-            pid,
-            ppid: k.ppid,
-            name: k.name.clone(),
-            start_time_seconds: k.start_time_seconds,
-            exit_code: None,
-            exit_signal: None,
-            id: None,
-        };
+        let event = |kind, pid: u32, k: &Known| k.event(kind, pid);
         for (&pid, old) in &self.previous {
             match now.get(&pid) {
                 Some(new) if new.start_ticks == old.start_ticks => {
