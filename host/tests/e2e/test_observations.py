@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_helpers import GomonProcess, example_probe_wasm, install_probe, wait_until
+from e2e_helpers import GomonProcess, example_probe_wasm, install_probe, require_tool, wait_until
 from loki_receiver import LokiReceiver
 
 HOSTNAME = Path("/proc/sys/kernel/hostname").read_text().strip()
@@ -171,6 +171,13 @@ def test_process_file_and_log_events_reach_loki(gomon_factory, tmp_path, receive
     wait_until(counted, 10, "lag and delivery counters for every source", describe=g.describe)
     s = g.scrape()
     assert s.value("gomon_observer_process_mode", mode="connector") == 1
+
+    # The observation and Loki families pass promtool's lint too.
+    body = g.get("/metrics").text
+    assert "gomon_loki_spool_segments" in body and "gomon_observation_lag_seconds" in body
+    proc = subprocess.run([require_tool("promtool"), "check", "metrics"], input=body.encode(), capture_output=True)
+    assert proc.returncode == 0 and not proc.stdout.strip() and not proc.stderr.strip(), (
+        f"promtool check metrics exited {proc.returncode}:\n{proc.stdout.decode()}{proc.stderr.decode()}")
 
 
 def test_json_body(gomon_factory, tmp_path, receiver):
