@@ -119,7 +119,7 @@ fn probes() -> Arc<Mutex<ProbeSet>> {
         probe_config: BTreeMap::new(),
     };
     let mut set = ProbeSet::new(options).expect("probe runtime");
-    for e in set.load_builtins() {
+    if let Some(e) = set.load_builtins().into_iter().next() {
         panic!("built-in probe not loaded: {e}");
     }
     Arc::new(Mutex::new(set))
@@ -167,7 +167,8 @@ fn vm_rss_bytes() -> u64 {
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir).map_or(0, |entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+    std::fs::read_dir(dir)
+        .map_or(0, |entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
 }
 
 /// Offers events at `rate` per second for `seconds` through `pipeline`, in
@@ -214,8 +215,8 @@ async fn main() {
     println!("observations bench: {n} log events, batches of {batch}, receiver on {addr}\n");
 
     // 1a. Baseline: the same entries straight to the sink.
-    let (sink, sender) = LokiSink::start(sink_config(url.clone(), &tmp.path().join("s0"), Duration::from_secs(1)))
-        .expect("sink");
+    let (sink, sender) =
+        LokiSink::start(sink_config(url.clone(), &tmp.path().join("s0"), Duration::from_secs(1))).expect("sink");
     tokio::spawn(sender);
     let labels = Labels::new([("host", "bench"), ("source", "logs"), ("event", "info")]).unwrap();
     let start = Instant::now();
@@ -238,8 +239,8 @@ async fn main() {
     received.entries.store(0, Ordering::Relaxed);
 
     // 1b. Through the observe probe.
-    let (sink, sender) = LokiSink::start(sink_config(url.clone(), &tmp.path().join("s1"), Duration::from_secs(1)))
-        .expect("sink");
+    let (sink, sender) =
+        LokiSink::start(sink_config(url.clone(), &tmp.path().join("s1"), Duration::from_secs(1))).expect("sink");
     tokio::spawn(sender);
     let p = pipeline(probes.clone(), sink.clone());
     let start = Instant::now();

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use tokio::sync::watch;
 
+use gomon::collect;
 use gomon::config::{Config, LogFormat};
 use gomon::plugin::events::ObservationRing;
 use gomon::plugin::history::{self, History, Limits as HistoryLimits};
@@ -13,7 +14,6 @@ use gomon::plugin::source::Local;
 use gomon::runtime::reload::Reloader;
 use gomon::runtime::{ProbeSet, RuntimeOptions, probe::Limits};
 use gomon::serve::{self, AppState, tls};
-use gomon::collect;
 
 pub fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;

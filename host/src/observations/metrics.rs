@@ -115,7 +115,10 @@ pub fn loki_families(stats: &Arc<Stats>) -> Vec<MetricFamily> {
         scalar(MetricFamily::counter("gomon_loki_spooled_entries", "Entries written to the spool."), s.spooled_entries),
         scalar(MetricFamily::gauge("gomon_loki_spool_bytes", "Bytes in the spool now.").unit("bytes"), s.spool_bytes),
         scalar(MetricFamily::gauge("gomon_loki_spool_entries", "Entries in the spool now."), s.spool_entries),
-        scalar(MetricFamily::gauge("gomon_loki_spool_segments", "Batches (segment files) in the spool now."), s.spool_segments),
+        scalar(
+            MetricFamily::gauge("gomon_loki_spool_segments", "Batches (segment files) in the spool now."),
+            s.spool_segments,
+        ),
         MetricFamily::gauge(
             "gomon_loki_last_success_timestamp_seconds",
             "When Loki last accepted a batch (Unix time; 0: never).",

@@ -18,14 +18,18 @@ use crate::runtime::bindings::topology;
 /// How long `dot` may take before the built-in layout is used.
 const DOT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A `pid` query parameter that is not a process id.
+#[derive(Debug)]
+pub struct BadPid;
+
 /// `pid=N` from a query string; absent, empty or 0 means the overview.
-pub fn query_pid(req: &Request<Incoming>) -> Result<Option<u32>, ()> {
+pub fn query_pid(req: &Request<Incoming>) -> Result<Option<u32>, BadPid> {
     let Some(query) = req.uri().query() else { return Ok(None) };
     for pair in query.split('&') {
         if let Some(value) = pair.strip_prefix("pid=") {
             return match value {
                 "" | "0" => Ok(None),
-                v => v.parse::<u32>().map(Some).map_err(|_| ()),
+                v => v.parse::<u32>().map(Some).map_err(|_| BadPid),
             };
         }
     }

@@ -1,6 +1,9 @@
 //! Lines and structured metadata of observations (see the crate docs).
 
-use gomon_probe::{Event, FileEvent, FileEventKind, LogEvent, Observation, ProcessEvent, ProcessEventKind, Severity};
+use gomon_probe::{
+    Event, FileEvent, FileEventKind, LogEvent, Observation, ProcessEvent, ProcessEventKind,
+    Severity,
+};
 
 /// Sets `line`, `event_name` and `metadata` from the typed event.
 pub fn fill(o: &mut Observation) {
@@ -67,11 +70,7 @@ fn process_line(p: &ProcessEvent) -> String {
 }
 
 fn process_metadata(p: &ProcessEvent) -> Vec<(String, String)> {
-    let mut m = vec![
-        kv("pid", p.pid),
-        kv("ppid", p.ppid),
-        kv("name", &p.name),
-    ];
+    let mut m = vec![kv("pid", p.pid), kv("ppid", p.ppid), kv("name", &p.name)];
     if p.start_time_seconds > 0.0 {
         m.push(kv("start_time", rfc3339_millis(p.start_time_seconds)));
     }
@@ -144,10 +143,37 @@ fn opt(value: Option<u32>) -> String {
 /// Linux signal names (x86 and arm numbering agree for these).
 fn signal_name(signal: u32) -> Option<&'static str> {
     const NAMES: [&str; 31] = [
-        "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1",
-        "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP",
-        "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH",
-        "SIGIO", "SIGPWR", "SIGSYS",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     NAMES.get((signal as usize).checked_sub(1)?).copied()
 }

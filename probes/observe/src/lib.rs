@@ -68,7 +68,9 @@ impl ObserveProbe for Observe {
                 .ok_or_else(|| format!("setting `level`: `{level}` is not one of trace, debug, info, warn, error, fatal"))?;
         }
         if let Some(dedup) = setting(settings, "dedup") {
-            self.dedup = dedup.parse().map_err(|_| format!("setting `dedup`: `{dedup}` is not a whole number"))?;
+            self.dedup = dedup
+                .parse()
+                .map_err(|_| format!("setting `dedup`: `{dedup}` is not a whole number"))?;
         }
         Ok(())
     }
@@ -76,10 +78,11 @@ impl ObserveProbe for Observe {
     fn observe(&mut self, batch: Vec<Observation>) -> Result<Vec<Observation>, String> {
         let mut out = Vec::with_capacity(batch.len());
         for mut observation in batch {
-            if let Event::Log(log) = &observation.event {
-                if rank(log.level) < rank(self.level) || self.repeated(&log.origin, &log.process, log.pid, &log.message) {
-                    continue;
-                }
+            if let Event::Log(log) = &observation.event
+                && (rank(log.level) < rank(self.level)
+                    || self.repeated(&log.origin, &log.process, log.pid, &log.message))
+            {
+                continue;
             }
             format::fill(&mut observation);
             out.push(observation);

@@ -1,22 +1,40 @@
 use gomon_probe::{
-    Event, FileEvent, FileEventKind, LogEvent, Observation, ObservationSource, ObserveProbe, ProcessEvent,
-    ProcessEventKind, Severity,
+    Event, FileEvent, FileEventKind, LogEvent, Observation, ObservationSource, ObserveProbe,
+    ProcessEvent, ProcessEventKind, Severity,
 };
 
 use crate::Observe;
 
 fn observation(source: ObservationSource, event: Event) -> Observation {
-    Observation { time_nanos: 1, source, event_name: String::new(), line: String::new(), metadata: vec![], event }
+    Observation {
+        time_nanos: 1,
+        source,
+        event_name: String::new(),
+        line: String::new(),
+        metadata: vec![],
+        event,
+    }
 }
 
 fn log(level: Severity, process: &str, pid: Option<u32>, message: &str) -> Observation {
     observation(
         ObservationSource::Logs,
-        Event::Log(LogEvent { origin: "/var/log/syslog".into(), level, process: process.into(), pid, message: message.into() }),
+        Event::Log(LogEvent {
+            origin: "/var/log/syslog".into(),
+            level,
+            process: process.into(),
+            pid,
+            message: message.into(),
+        }),
     )
 }
 
-fn process(kind: ProcessEventKind, exit_code: Option<i32>, exit_signal: Option<u32>, id: Option<u32>) -> Observation {
+fn process(
+    kind: ProcessEventKind,
+    exit_code: Option<i32>,
+    exit_signal: Option<u32>,
+    id: Option<u32>,
+) -> Observation {
     observation(
         ObservationSource::Process,
         Event::Process(ProcessEvent {
@@ -116,7 +134,14 @@ fn never_drops_process_or_file_events_and_dedup_zero_keeps_all() {
     let mut p = Observe::default();
     p.configure(&[("level".into(), "fatal".into()), ("dedup".into(), "0".into())]).unwrap();
     let exit = process(ProcessEventKind::Exit, Some(0), None, None);
-    let out = p.observe(vec![exit.clone(), exit, log(Severity::Fatal, "x", None, "m"), log(Severity::Fatal, "x", None, "m")]).unwrap();
+    let out = p
+        .observe(vec![
+            exit.clone(),
+            exit,
+            log(Severity::Fatal, "x", None, "m"),
+            log(Severity::Fatal, "x", None, "m"),
+        ])
+        .unwrap();
     assert_eq!(out.len(), 4);
 }
 

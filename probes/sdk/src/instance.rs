@@ -16,7 +16,8 @@ pub(crate) fn with<P: Default + 'static, R>(f: impl FnOnce(&mut P) -> R) -> R {
         if !slot.as_ref().is_some_and(|value| value.is::<P>()) {
             *slot = Some(Box::new(P::default()));
         }
-        let probe = slot.as_mut().and_then(|value| value.downcast_mut::<P>()).expect("the slot holds a P");
+        let probe =
+            slot.as_mut().and_then(|value| value.downcast_mut::<P>()).expect("the slot holds a P");
         f(probe)
     })
 }

@@ -78,11 +78,11 @@ mod graph;
 #[doc(hidden)]
 pub mod graph_bindings;
 mod instance;
+#[doc(hidden)]
+pub mod metrics_bindings;
 mod observe;
 #[doc(hidden)]
 pub mod observe_bindings;
-#[doc(hidden)]
-pub mod metrics_bindings;
 
 pub use bindings::gomon::probe::types::{
     Capability, Connection, ConnectionKind, Cpu, CpuTimes, Disk, Event, FileEvent, FileEventKind,

@@ -75,6 +75,23 @@ pub(crate) fn write_labels(out: &mut Vec<u8>, names: &[String], values: &[String
     out.push(b'}');
 }
 
+/// Writes one sample line: `<name><suffix>{labels} <value>\n`.
+pub(crate) fn write_sample(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    suffix: &[u8],
+    (names, values): (&[String], &[String]),
+    le: Option<Le>,
+    value: impl FnOnce(&mut Vec<u8>),
+) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(suffix);
+    write_labels(out, names, values, le);
+    out.push(b' ');
+    value(out);
+    out.push(b'\n');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,21 +132,4 @@ mod tests {
         write_labels(&mut out, &names[..1], &values[..1], Some(Le { bound: 1.0, openmetrics: false }));
         assert_eq!(out, br#"{a="x",le="1"}"#);
     }
-}
-
-/// Writes one sample line: `<name><suffix>{labels} <value>\n`.
-pub(crate) fn write_sample(
-    out: &mut Vec<u8>,
-    name: &[u8],
-    suffix: &[u8],
-    (names, values): (&[String], &[String]),
-    le: Option<Le>,
-    value: impl FnOnce(&mut Vec<u8>),
-) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(suffix);
-    write_labels(out, names, values, le);
-    out.push(b' ');
-    value(out);
-    out.push(b'\n');
 }

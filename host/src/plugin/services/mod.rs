@@ -54,11 +54,7 @@ pub enum ResolveError {
 impl Plugin {
     /// State whose local collector arrives through `local`.
     pub fn new(local: watch::Receiver<Option<Arc<Local>>>) -> Self {
-        Plugin {
-            local,
-            agents: Mutex::new(HashMap::new()),
-            shutdown: watch::Sender::new(false),
-        }
+        Plugin { local, agents: Mutex::new(HashMap::new()), shutdown: watch::Sender::new(false) }
     }
 
     /// Asks everything to stop.

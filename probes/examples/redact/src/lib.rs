@@ -24,7 +24,9 @@
 //! # → probes/target/wasm32-wasip2/release/example_redact.wasm
 //! ```
 
-use gomon_probe::{Capability, Event, Observation, ObserveProbe, ProbeInfo, check_settings, setting};
+use gomon_probe::{
+    Capability, Event, Observation, ObserveProbe, ProbeInfo, check_settings, setting,
+};
 
 /// The probe: process names to drop and secret keys to redact.
 pub struct Redact {
@@ -103,7 +105,8 @@ fn redact(line: &str, keys: &[String]) -> String {
                 continue;
             };
             let value_start = start + sep;
-            let value_end = out[value_start..].find(char::is_whitespace).map_or(out.len(), |i| value_start + i);
+            let value_end =
+                out[value_start..].find(char::is_whitespace).map_or(out.len(), |i| value_start + i);
             out.replace_range(value_start..value_end, "[REDACTED]");
             from = value_start + "[REDACTED]".len();
         }
@@ -148,12 +151,20 @@ mod tests {
             ])
             .unwrap();
         let lines: Vec<&str> = out.iter().map(|o| o.line.as_str()).collect();
-        assert_eq!(lines, ["login user=bob Password=[REDACTED] ok", "token: [REDACTED]", "passwords are fine"]);
+        assert_eq!(
+            lines,
+            ["login user=bob Password=[REDACTED] ok", "token: [REDACTED]", "passwords are fine"]
+        );
         assert_eq!(out[0].metadata[0].1, "login user=bob Password=[REDACTED] ok");
     }
 
     #[test]
     fn refuses_unknown_settings() {
-        assert!(Redact::default().configure(&[("dorp".into(), "x".into())]).unwrap_err().contains("dorp"));
+        assert!(
+            Redact::default()
+                .configure(&[("dorp".into(), "x".into())])
+                .unwrap_err()
+                .contains("dorp")
+        );
     }
 }
