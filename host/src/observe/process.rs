@@ -166,8 +166,17 @@ impl Tracker {
                 if pid != tgid {
                     return None;
                 }
-                if let Some(known) = self.reader.read(pid) {
-                    self.known.insert(pid, known);
+                match self.reader.read(pid) {
+                    Some(known) => {
+                        self.known.insert(pid, known);
+                    }
+                    // Gone already: the new program's name is unknown; the
+                    // name from before the exec would be wrong.
+                    None => {
+                        if let Some(known) = self.known.get_mut(&pid) {
+                            known.name.clear();
+                        }
+                    }
                 }
                 let known = self.known.get(&pid).cloned().unwrap_or_else(|| unknown(0));
                 (!known.kernel).then(|| event(ProcessEventKind::Exec, pid, &known))

@@ -115,8 +115,13 @@ def test_process_file_and_log_events_reach_loki(gomon_factory, tmp_path, receive
     wait_until(lambda: g.scrape().get("gomon_observation_lag_seconds", source="file") is not None, 20,
                "the first file lag canary", describe=g.describe)
 
-    child = subprocess.Popen(["/bin/sh", "-c", "exit 3"])
-    child.wait()
+    # The child waits for a line on stdin, so it is still there when gomon reads
+    # its name at the exec event; then it exits with 3.
+    child = subprocess.Popen(["/bin/sh", "-c", "read line; exit 3"], stdin=subprocess.PIPE)
+    wait_until(lambda: find(receiver, source="process", event="exec", meta={"pid": str(child.pid)}), 20,
+               "the child's exec", describe=g.describe)
+    child.communicate(b"go\n", timeout=10)
+    assert child.returncode == 3
     (watch / "new.conf").write_text("x")
     os.rename(watch / "new.conf", watch / "renamed.conf")
     (watch / "renamed.conf").unlink()

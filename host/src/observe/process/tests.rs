@@ -65,6 +65,23 @@ fn fork_exec_exit_of_a_process() {
 }
 
 #[test]
+fn an_exec_read_too_late_has_no_name_rather_than_the_old_one() {
+    let proc = FakeProc::new();
+    proc.process(100, "python3", 1, 500, false);
+    let mut t = proc.tracker();
+    proc.process(200, "python3", 100, 900, false);
+    t.handle(&ProcEvent::Fork { parent_pid: 100, parent_tgid: 100, child_pid: 200, child_tgid: 200 }).unwrap();
+    // It exec'd `sh` and was reaped before gomon read its stat.
+    proc.exit(200);
+    let exec = t.handle(&ProcEvent::Exec { pid: 200, tgid: 200 }).unwrap();
+    assert_eq!((exec.kind, exec.name.as_str(), exec.ppid), (ProcessEventKind::Exec, "", 100));
+    let exit = t
+        .handle(&ProcEvent::Exit { pid: 200, tgid: 200, exit_code: 0, exit_signal: 17, parent_tgid: Some(100) })
+        .unwrap();
+    assert_eq!(exit.name, "");
+}
+
+#[test]
 fn threads_and_kernel_threads_are_not_reported() {
     let proc = FakeProc::new();
     proc.process(100, "app", 1, 500, false);
