@@ -220,7 +220,7 @@ def test_metrics_of_one_family_filtered_by_label_regex(plugin):
         assert len(filtered) < len(frames), "the filter drops the other processes"
 
 
-def test_events_is_a_logs_frame_of_recent_observations(plugin):
+def test_events_is_a_logs_frame_of_recent_observations(plugin, request):
     healthy(plugin)
     response = plugin.query(plugin.data_query("E", "events", {"limit": 5}))
     (frame,) = plugin.frames(response, "E")
@@ -234,8 +234,9 @@ def test_events_is_a_logs_frame_of_recent_observations(plugin):
     assert frame.rows <= 5
 
     # The observe pipeline runs in the plugin process: a child's exec shows up.
-    child = subprocess.Popen(["sleep", "0.2"])
-    child.wait()
+    # (It lives until the end of the test, so its name is read at the exec.)
+    child = subprocess.Popen(["sleep", "60"])
+    request.addfinalizer(lambda: (child.kill(), child.wait()))
 
     def child_events():
         response = plugin.query(plugin.data_query("E", "events", {"filter": str(child.pid)}))
