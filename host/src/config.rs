@@ -30,6 +30,11 @@ pub struct Config {
     /// that finds the last sample older than 1.5 intervals samples at once.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
+    /// File holding a bearer token the agent API (`/api/nodegraph`,
+    /// `/api/series`, `/api/processes`, `/api/events`, `/api/health`) asks
+    /// for: a Grafana data source in agent mode sends it as its *Agent
+    /// token*. Unset: no token is asked (keep `listen` on loopback then).
+    pub api_token_file: Option<PathBuf>,
     /// TLS for the HTTP server.
     pub tls: TlsConfig,
     /// What the host samples and how.
@@ -158,6 +163,7 @@ impl Default for Config {
             state_dir: default_state_dir(),
             interval: Duration::from_secs(15),
             tls: TlsConfig::default(),
+            api_token_file: None,
             sample: SampleConfig::default(),
             probes: ProbesConfig::default(),
             probe: BTreeMap::new(),

@@ -58,6 +58,16 @@ async fn collector(config: Config) -> anyhow::Result<()> {
         Some((paths, tokio_rustls::TlsAcceptor::from(server_config)))
     };
     let listener = serve::bind(config.listen).await?;
+    let api_token = match &config.api_token_file {
+        Some(path) => {
+            let token = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read api_token_file {}", path.display()))?;
+            let token = token.trim();
+            anyhow::ensure!(!token.is_empty(), "api_token_file {} is empty", path.display());
+            Some(serve::token_digest(token))
+        }
+        None => None,
+    };
 
     let probes = load_probes(&config)?;
     let probes_for_http = probes.clone();
@@ -102,6 +112,7 @@ async fn collector(config: Config) -> anyhow::Result<()> {
         scheme,
         interval: config.interval,
         local: api,
+        api_token,
     });
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(url = %format!("{scheme}://{local}/metrics"), interval = ?config.interval, "Serving metrics.");

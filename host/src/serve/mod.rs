@@ -55,6 +55,30 @@ pub struct AppState {
     pub interval: std::time::Duration,
     /// The agent API's answers (the same a Grafana plugin computes in-process).
     pub local: Arc<crate::plugin::source::Local>,
+    /// SHA-256 of the bearer token the agent API asks for (`api_token_file`);
+    /// `None`: no token is asked.
+    pub api_token: Option<[u8; 32]>,
+}
+
+/// The agent API: what a Grafana plugin elsewhere reads (process lists, log
+/// lines), so the part a token guards.
+const AGENT_API: [&str; 5] = ["/api/nodegraph", "/api/series", "/api/processes", "/api/events", "/api/health"];
+
+/// SHA-256 of a token, so tokens are compared as digests (no timing leak of the token).
+pub fn token_digest(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+/// Whether a request may use the agent API: no token configured, or
+/// `Authorization: Bearer <token>` with the right token.
+fn authorized(req: &Request<Incoming>, state: &AppState) -> bool {
+    let Some(expected) = &state.api_token else { return true };
+    req.headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| token_digest(token.trim()) == *expected)
 }
 
 /// Accepts connections until `shutdown` turns true, then drains.
@@ -113,6 +137,16 @@ pub async fn serve(
 
 async fn handle(req: Request<Incoming>, state: Arc<AppState>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path();
+    if AGENT_API.contains(&path) && !authorized(&req, &state) {
+        let response = Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header(hyper::header::WWW_AUTHENTICATE, "Bearer")
+            .header(hyper::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(Full::new(Bytes::from_static(b"this gomon's agent API needs its bearer token (api_token_file)\n")))
+            .unwrap_or_else(|_| plain(StatusCode::UNAUTHORIZED, "unauthorized\n"));
+        state.http.record("unauthorized", 401);
+        return Ok(response);
+    }
     let (route, response) = match (req.method(), path) {
         (&Method::GET | &Method::HEAD, "/metrics") => ("/metrics", metrics(&req, &state).await),
         (&Method::GET | &Method::HEAD, "/") => ("/", index(&state)),

@@ -476,6 +476,35 @@ def test_agent_mode_queries_a_second_gomon_over_https(gomon_factory, tmp_path):
         assert p.stop() == 0
 
 
+def test_agent_api_token_is_required_when_configured(gomon_factory, tmp_path):
+    """With `api_token_file` the agent API answers 401 without the token; the
+    plugin's *Agent token* (secureJsonData.agentToken) gets through."""
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    config = tmp_path / "agent.toml"
+    config.write_text(f"api_token_file = {json.dumps(str(token_file))}\n")
+    agent = gomon_factory("--config", str(config))
+    for path in ("/api/events", "/api/processes", "/api/series", "/api/nodegraph", "/api/health"):
+        r = agent.get(path)
+        assert r.status_code == 401 and r.headers.get("WWW-Authenticate") == "Bearer", (path, r.status_code)
+        assert agent.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401, path
+        assert agent.get(path, headers={"Authorization": "Bearer s3cret-token"}).status_code == 200, path
+    assert agent.get("/metrics").status_code == 200, "the scrape endpoint stays open"
+
+    settings = {"agentUrl": f"https://127.0.0.1:{agent.port}"}
+    p = PluginProcess(tmp_path / "plugin")
+    try:
+        good = p.context(uid="agent-tok", json_data=settings,
+                         secure={"agentCaCert": agent.cert.read_text(), "agentToken": "s3cret-token"})
+        code, _, body = p.resource("processes", context=good)
+        assert code == 200 and agent.pid in {r["pid"] for r in json.loads(body)}
+        bad = p.context(uid="agent-notok", json_data=settings, secure={"agentCaCert": agent.cert.read_text()})
+        response = p.check_health(bad)
+        assert response.status == stubs().pb.CheckHealthResponse.ERROR and "401" in response.message, response.message
+    finally:
+        assert p.stop() == 0
+
+
 # --------------------------------------------------------------------------- unprivileged
 
 
