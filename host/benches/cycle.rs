@@ -32,11 +32,12 @@ use std::io::{Read, Write as _};
 use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "support/load.rs"]
+mod load;
 #[path = "support/proc_net.rs"]
 mod proc_net;
 
@@ -49,6 +50,7 @@ use gomon::sample::sockets::netlink::{DiagSocket, Dump, Replies};
 use gomon::sample::sockets::{Discoverer, SocketConfig, SocketDiscovery};
 use gomon::sample::{SampleConfig, Sampler};
 use gomon_sink_prometheus::{MetricFamily, Value};
+use load::{open_pairs, raise_nofile, spawn_sleepers};
 use proc_net::read_proc_net;
 
 fn main() {
@@ -713,61 +715,6 @@ fn get(address: SocketAddr, path: &str) -> Vec<u8> {
 }
 
 // ------------------------------------------------------------------- load
-
-/// `n` idle `sleep 600` children, once each has exec'd.
-fn spawn_sleepers(n: usize) -> Vec<Child> {
-    let children: Vec<Child> = (0..n)
-        .map(|_| {
-            Command::new("sleep")
-                .arg("600")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawning sleep")
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for child in &children {
-        let comm = PathBuf::from(format!("/proc/{}/comm", child.id()));
-        while std::fs::read_to_string(&comm).map(|c| c.trim() != "sleep").unwrap_or(true) {
-            assert!(Instant::now() < deadline, "children did not exec sleep");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    children
-}
-
-/// A listener and `pairs` connections to it, both ends held here.
-fn open_pairs(pairs: usize) -> (TcpListener, Vec<TcpStream>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let address = listener.local_addr().expect("local address");
-    let mut streams = Vec::with_capacity(pairs * 2);
-    for _ in 0..pairs {
-        streams.push(TcpStream::connect(address).expect("connect"));
-        streams.push(listener.accept().expect("accept").0);
-    }
-    (listener, streams)
-}
-
-/// Raises the soft RLIMIT_NOFILE to at least `want` (up to the hard limit).
-fn raise_nofile(want: usize) {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: limit is a valid rlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return;
-    }
-    let want = want as libc::rlim_t;
-    if limit.rlim_cur >= want {
-        return;
-    }
-    limit.rlim_cur = want.min(limit.rlim_max);
-    // SAFETY: as above.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
-    if limit.rlim_cur < want {
-        eprintln!("RLIMIT_NOFILE hard limit {} is below the {want} descriptors wanted", limit.rlim_max);
-    }
-}
 
 // ------------------------------------------------------------------- stats
 

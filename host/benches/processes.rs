@@ -17,8 +17,11 @@
 //!
 //! Not a test: timings live in benches.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Instant;
+
+#[path = "support/load.rs"]
+mod load;
 
 use gomon::sample::process::DEFAULT_FULL_READ_EVERY;
 use gomon::sample::{SampleConfig, Sampler};
@@ -28,19 +31,8 @@ fn main() {
     let children: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(31).max(1);
 
-    let mut sleepers: Vec<Child> = (0..children)
-        .map(|_| {
-            Command::new("sleep")
-                .arg("600")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawning sleep")
-        })
-        .collect();
-    // Let every child exec sleep before the first scan.
-    std::thread::sleep(Duration::from_millis(200 + children as u64 / 2));
+    // Every child has exec'd sleep before the first scan.
+    let mut sleepers: Vec<Child> = load::spawn_sleepers(children);
 
     let mut sampler = Sampler::new(SampleConfig::default());
     let t = Instant::now();

@@ -12,15 +12,17 @@
 //! /proc/net/tcp to sock_diag. Not a test: timings live in benches.
 
 use std::hint::black_box;
-use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+#[path = "support/load.rs"]
+mod load;
 #[path = "support/proc_net.rs"]
 mod proc_net;
 
 use gomon::sample::sockets::Discoverer;
 use gomon::sample::sockets::fds::{FdTable, FdWalker};
 use gomon::sample::sockets::netlink::{DiagSocket, Dump, Replies};
+use load::{open_pairs, raise_nofile};
 use proc_net::{ProcRow, read_proc_net};
 
 fn main() {
@@ -147,35 +149,4 @@ fn summary(samples: &mut [Duration]) -> String {
         samples[0].as_secs_f64() * 1e3,
         samples[samples.len() - 1].as_secs_f64() * 1e3
     )
-}
-
-/// Raises the soft RLIMIT_NOFILE to at least `want` (up to the hard limit).
-fn raise_nofile(want: usize) {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: limit is a valid rlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return;
-    }
-    let want = want as libc::rlim_t;
-    if limit.rlim_cur >= want {
-        return;
-    }
-    limit.rlim_cur = want.min(limit.rlim_max);
-    // SAFETY: as above.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
-    if limit.rlim_cur < want {
-        eprintln!("RLIMIT_NOFILE hard limit {} is below the {want} descriptors wanted", limit.rlim_max);
-    }
-}
-
-/// A listener and `pairs` connections to it, both ends held here.
-fn open_pairs(pairs: usize) -> (TcpListener, Vec<TcpStream>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let address = listener.local_addr().expect("local address");
-    let mut streams = Vec::with_capacity(pairs * 2);
-    for _ in 0..pairs {
-        streams.push(TcpStream::connect(address).expect("connect"));
-        streams.push(listener.accept().expect("accept").0);
-    }
-    (listener, streams)
 }

@@ -1,0 +1,63 @@
+//! Load the benches put on the machine: idle processes, loopback
+//! connections, and the descriptor limit they need. (Each bench uses a part.)
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `n` idle `sleep 600` children, once each has exec'd.
+pub fn spawn_sleepers(n: usize) -> Vec<Child> {
+    let children: Vec<Child> = (0..n)
+        .map(|_| {
+            Command::new("sleep")
+                .arg("600")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawning sleep")
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for child in &children {
+        let comm = PathBuf::from(format!("/proc/{}/comm", child.id()));
+        while std::fs::read_to_string(&comm).map(|c| c.trim() != "sleep").unwrap_or(true) {
+            assert!(Instant::now() < deadline, "children did not exec sleep");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    children
+}
+
+/// A listener and `pairs` connections to it, both ends held here.
+pub fn open_pairs(pairs: usize) -> (TcpListener, Vec<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("local address");
+    let mut streams = Vec::with_capacity(pairs * 2);
+    for _ in 0..pairs {
+        streams.push(TcpStream::connect(address).expect("connect"));
+        streams.push(listener.accept().expect("accept").0);
+    }
+    (listener, streams)
+}
+
+/// Raises the soft RLIMIT_NOFILE to at least `want` (up to the hard limit).
+pub fn raise_nofile(want: usize) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: limit is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    let want = want as libc::rlim_t;
+    if limit.rlim_cur >= want {
+        return;
+    }
+    limit.rlim_cur = want.min(limit.rlim_max);
+    // SAFETY: as above.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    if limit.rlim_cur < want {
+        eprintln!("RLIMIT_NOFILE hard limit {} is below the {want} descriptors wanted", limit.rlim_max);
+    }
+}
