@@ -126,26 +126,15 @@ mod tests {
         }
     }
 
-    fn empty() -> Snapshot {
-        Snapshot {
-            taken_at_seconds: 0.0,
-            system: None,
-            filesystems: vec![],
-            disks: vec![],
-            interfaces: vec![],
-            processes: vec![],
-            connections: vec![],
-        }
-    }
-
     #[test]
     fn adapter_keeps_state_between_calls() {
         type A = GraphAdapter<Counting>;
         assert_eq!(A::describe().name, "counting-graph");
         assert!(A::configure(vec![("prefx".into(), "x".into())]).is_err());
         A::configure(vec![("prefix".into(), "p".into())]).unwrap();
-        A::draw(empty(), GraphQuery { pid: None }).unwrap();
-        let second = A::draw(empty(), GraphQuery { pid: Some(7) }).unwrap();
+        A::draw(crate::testing::empty_snapshot(), GraphQuery { pid: None }).unwrap();
+        let second =
+            A::draw(crate::testing::empty_snapshot(), GraphQuery { pid: Some(7) }).unwrap();
         assert_eq!(second.nodes[0].id, "p2");
         assert_eq!(second.nodes[0].title, "Some(7)");
     }

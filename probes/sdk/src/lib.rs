@@ -68,7 +68,7 @@ mod info;
 pub mod log;
 mod probe;
 mod table;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod value;
 

@@ -140,26 +140,14 @@ mod tests {
         }
     }
 
-    fn empty() -> Snapshot {
-        Snapshot {
-            taken_at_seconds: 0.0,
-            system: None,
-            filesystems: vec![],
-            disks: vec![],
-            interfaces: vec![],
-            processes: vec![],
-            connections: vec![],
-        }
-    }
-
     #[test]
     fn adapter_keeps_state_between_calls() {
         type A = Adapter<Counting>;
         assert_eq!(A::describe().name, "counting");
         assert!(A::configure(vec![("step".into(), "x".into())]).is_err());
         A::configure(vec![("step".into(), "2".into())]).unwrap();
-        A::measure(empty()).unwrap();
-        let second = A::measure(empty()).unwrap();
+        A::measure(crate::testing::empty_snapshot()).unwrap();
+        let second = A::measure(crate::testing::empty_snapshot()).unwrap();
         assert_eq!(second[0].series[0].value, 4.0);
     }
 
@@ -195,6 +183,6 @@ mod tests {
 
     #[test]
     fn require_system_names_the_capability() {
-        assert!(require_system(&empty()).unwrap_err().contains("system"));
+        assert!(require_system(&crate::testing::empty_snapshot()).unwrap_err().contains("system"));
     }
 }
