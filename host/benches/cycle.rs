@@ -61,7 +61,7 @@ fn main() {
     let requests: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20).max(1);
     raise_nofile(pairs * 2 + children * 2 + 1024);
 
-    let mut sleepers = spawn_sleepers(children);
+    let sleepers = spawn_sleepers(children);
     let (listener, streams) = open_pairs(pairs);
     println!(
         "cycle bench: {children} idle children, {pairs} loopback TCP connections ({} sockets) + listener; \
@@ -70,12 +70,26 @@ fn main() {
     );
 
     let probes = load_probes();
-    let (mut gomon, mut gomon_full) = (Gomon::new(probes.clone(), false), Gomon::new(probes.clone(), true));
+    // Each sampler holds a `stat` descriptor per process, up to half the
+    // soft RLIMIT_NOFILE: two of them must leave room for the floor and the
+    // fd walk, or those measure EMFILE instead of work.
+    let nofile = load::nofile_soft();
+    let with_full = nofile >= 2 * (children + 500) + 2048;
+    if !with_full {
+        println!(
+            "RLIMIT_NOFILE {nofile} holds the stat descriptors of {children} processes for one sampler, \
+             not two: the every-file variant is left out"
+        );
+    }
+    let mut gomon = Gomon::new(probes.clone(), false);
+    let mut gomon_full = with_full.then(|| Gomon::new(probes.clone(), true));
     let mut floor = Floor::new(&gomon.sample_config);
     // Warm up: the first scans open every stat file and read every detail.
     for _ in 0..3 {
         gomon.run();
-        gomon_full.run();
+        if let Some(full) = gomon_full.as_mut() {
+            full.run();
+        }
         floor.run();
     }
     let calls_before = probe_totals(&probes);
@@ -86,7 +100,11 @@ fn main() {
         for k in 0..3 {
             match (round + k) % 3 {
                 0 => times[0].push(gomon.run_with_stages(&mut stages)),
-                1 => times[1].push(gomon_full.run()),
+                1 => {
+                    if let Some(full) = gomon_full.as_mut() {
+                        times[1].push(full.run());
+                    }
+                }
                 _ => times[2].push(floor.run()),
             }
         }
@@ -100,6 +118,9 @@ fn main() {
         ("gomon cycle, every file every scan", &times[1]),
         ("raw floor (same files and dumps, no parsing)", &times[2]),
     ] {
+        if samples.is_empty() {
+            continue;
+        }
         println!(
             "{name:<52} {:>10} {:>10} {:>8.2}×",
             ms(median(samples)),
@@ -135,12 +156,7 @@ fn main() {
     http(requests, sleepers.first().map(|c| c.id()));
 
     drop((listener, streams));
-    for child in &mut sleepers {
-        let _ = child.kill();
-    }
-    for child in &mut sleepers {
-        let _ = child.wait();
-    }
+    drop(sleepers);
 }
 
 // ------------------------------------------------------------------- gomon

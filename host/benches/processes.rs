@@ -32,7 +32,7 @@ fn main() {
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(31).max(1);
 
     // Every child has exec'd sleep before the first scan.
-    let mut sleepers: Vec<Child> = load::spawn_sleepers(children);
+    let sleepers = load::spawn_sleepers(children);
 
     let mut sampler = Sampler::new(SampleConfig::default());
     let t = Instant::now();
@@ -76,10 +76,5 @@ fn main() {
         println!("\n{} warnings, first: {}", warnings.len(), warnings[0]);
     }
 
-    for child in &mut sleepers {
-        let _ = child.kill();
-    }
-    for child in &mut sleepers {
-        let _ = child.wait();
-    }
+    drop(sleepers);
 }

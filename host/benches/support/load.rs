@@ -7,21 +7,49 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Children killed and reaped when dropped, also when a bench panics (so a
+/// failed run leaves no 10,000 `sleep 600` behind).
+pub struct Sleepers(pub Vec<Child>);
+
+impl std::ops::Deref for Sleepers {
+    type Target = Vec<Child>;
+    fn deref(&self) -> &Vec<Child> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Sleepers {
+    fn deref_mut(&mut self) -> &mut Vec<Child> {
+        &mut self.0
+    }
+}
+
+impl Drop for Sleepers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+        }
+        for child in &mut self.0 {
+            let _ = child.wait();
+        }
+    }
+}
+
 /// `n` idle `sleep 600` children, once each has exec'd.
-pub fn spawn_sleepers(n: usize) -> Vec<Child> {
-    let children: Vec<Child> = (0..n)
-        .map(|_| {
-            Command::new("sleep")
-                .arg("600")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawning sleep")
-        })
-        .collect();
+pub fn spawn_sleepers(n: usize) -> Sleepers {
+    let mut children = Sleepers(Vec::with_capacity(n));
+    for _ in 0..n {
+        let child = Command::new("sleep")
+            .arg("600")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning sleep");
+        children.push(child);
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
-    for child in &children {
+    for child in children.iter() {
         let comm = PathBuf::from(format!("/proc/{}/comm", child.id()));
         while std::fs::read_to_string(&comm).map(|c| c.trim() != "sleep").unwrap_or(true) {
             assert!(Instant::now() < deadline, "children did not exec sleep");
@@ -41,6 +69,16 @@ pub fn open_pairs(pairs: usize) -> (TcpListener, Vec<TcpStream>) {
         streams.push(listener.accept().expect("accept").0);
     }
     (listener, streams)
+}
+
+/// The soft RLIMIT_NOFILE now.
+pub fn nofile_soft() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: limit is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024;
+    }
+    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
 }
 
 /// Raises the soft RLIMIT_NOFILE to at least `want` (up to the hard limit).

@@ -50,7 +50,12 @@ fn parse_line(line: &str, n: usize) -> Result<Disk, ParseError> {
     let name = fields[2].to_owned();
     let count = |i: usize, what: &str| parse_u64(Some(fields[i]), n, what);
     let seconds = |i: usize, what: &str| Ok::<f64, ParseError>(count(i, what)? as f64 / 1000.0);
-    let bytes = |i: usize, what: &str| Ok::<u64, ParseError>(count(i, what)?.saturating_mul(SECTOR_BYTES));
+    let bytes = |i: usize, what: &str| {
+        let sectors = count(i, what)?;
+        sectors
+            .checked_mul(SECTOR_BYTES)
+            .ok_or_else(|| ParseError::at(n, format!("{what}: {sectors} overflows 64 bits as bytes")))
+    };
 
     let mut disk = Disk { name, major, minor, ..Disk::default() };
     if columns == 7 {
@@ -204,6 +209,13 @@ mod tests {
         assert_eq!(parsed.skipped.iter().map(|e| e.line).collect::<Vec<_>>(), [2, 3]);
         assert!(parsed.skipped[0].reason.contains("minor"));
         assert!(parsed.skipped[1].reason.contains("ms reading"));
+    }
+
+    #[test]
+    fn sector_counts_that_overflow_as_bytes_skip_the_line() {
+        let parsed = parse_diskstats(" 8 0 sda 1 2 36028797018963968 4 5 6 7 8 9 10 11\n");
+        assert!(parsed.items.is_empty());
+        assert!(parsed.skipped[0].reason.contains("overflows"), "{:?}", parsed.skipped);
     }
 
     #[test]

@@ -361,9 +361,14 @@ impl Sampler {
                 parsed.items
             }
             Err(net_dev_error) => {
-                let fallback = self.interfaces_from_statistics();
-                self.errors.record(C, net_dev_error);
-                fallback?
+                self.errors.record(C, net_dev_error.duplicate());
+                match self.interfaces_from_statistics() {
+                    Ok(interfaces) => interfaces,
+                    Err(sysfs_error) => {
+                        self.errors.record(C, sysfs_error);
+                        return Err(net_dev_error);
+                    }
+                }
             }
         };
         for interface in &mut interfaces {

@@ -55,6 +55,7 @@ pub fn parse_meminfo(text: &str) -> Result<Memory, ParseError> {
     }
     memory.total_bytes = total.ok_or_else(|| ParseError::whole("no MemTotal line"))?;
     memory.free_bytes = free.ok_or_else(|| ParseError::whole("no MemFree line"))?;
+    // Without MemAvailable (< 3.14): an estimate, so saturating is fine.
     memory.available_bytes = available
         .unwrap_or_else(|| memory.free_bytes.saturating_add(memory.buffers_bytes).saturating_add(memory.cached_bytes));
     Ok(memory)
@@ -69,7 +70,9 @@ fn parse_value(key: &str, rest: &str, line: usize) -> Result<u64, ParseError> {
         .map_err(|e| ParseError::at(line, format!("{key}: {number:?} is not an unsigned integer ({e})")))?;
     match parts.next() {
         None => Ok(value),
-        Some("kB") => Ok(value.saturating_mul(1024)),
+        Some("kB") => value
+            .checked_mul(1024)
+            .ok_or_else(|| ParseError::at(line, format!("{key}: {value} kB overflows 64 bits as bytes"))),
         Some(unit) => Err(ParseError::at(line, format!("{key}: unknown unit {unit:?}"))),
     }
 }
@@ -139,5 +142,7 @@ mod tests {
         assert!(e.reason.contains("MemFree"), "{e}");
         assert!(parse_meminfo("MemFree: 1 kB\n").unwrap_err().reason.contains("MemTotal"));
         assert!(parse_meminfo("MemTotal: 1 MB\nMemFree: 1 kB\n").unwrap_err().reason.contains("unit"));
+        let e = parse_meminfo("MemTotal: 18014398509481984 kB\nMemFree: 1 kB\n").unwrap_err();
+        assert!(e.reason.contains("overflows"), "{e}");
     }
 }

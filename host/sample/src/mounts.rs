@@ -25,13 +25,19 @@ use super::error::{ParseError, Parsed, parse_u32};
 /// One line of mountinfo, paths decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountEntry {
+    /// Field 1: the mount's id.
     pub mount_id: u32,
+    /// Field 2: the parent mount's id.
     pub parent_id: u32,
+    /// Field 3: major number of `st_dev`.
     pub major: u32,
+    /// Field 3: minor number of `st_dev`.
     pub minor: u32,
     /// The directory of the filesystem mounted here (`/` unless a bind mount).
     pub root: String,
+    /// Field 5: where it is mounted.
     pub mount_point: String,
+    /// The field after `-`: the filesystem type.
     pub fs_type: String,
     /// The mount source: a device, `server:/export`, or a name like `tmpfs`.
     pub source: String,

@@ -58,7 +58,6 @@ pub mod stat;
 pub mod status;
 
 use std::collections::HashMap;
-use std::ffi::CStr;
 use std::io as stdio;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};

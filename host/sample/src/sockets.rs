@@ -106,9 +106,11 @@ pub struct DiscoveryStats {
 /// The result of one discovery.
 #[derive(Debug, Default)]
 pub struct Discovery {
+    /// The endpoints found, with their holders.
     pub connections: Vec<Connection>,
     /// What was lost on the way (a skipped dump, an undecodable message).
     pub warnings: Vec<SampleError>,
+    /// Its phases and counts.
     pub stats: DiscoveryStats,
 }
 
@@ -126,6 +128,7 @@ pub struct Discoverer {
 }
 
 impl Discoverer {
+    /// A discoverer walking `<proc_root>/<pid>/fd`; opens its netlink socket on the first discovery.
     pub fn new(proc_root: impl Into<PathBuf>) -> Self {
         Discoverer {
             netlink: None,
@@ -303,6 +306,7 @@ pub struct SocketSnapshot {
     pub stats: DiscoveryStats,
     /// Discoveries attempted, and how many of them failed, since start.
     pub attempts: u64,
+    /// Of those, how many failed.
     pub failures: u64,
 }
 

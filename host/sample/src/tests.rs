@@ -1,5 +1,6 @@
-//! The IO layer, run on the fixture tree (host/tests/fixtures/{proc,sys}) and
-//! on this machine.
+//! The IO layer, run on the fixture tree (tests/fixtures/{proc,sys}) and on
+//! this machine. How sampling degrades file by file is in
+//! `tests/degrade.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ fn fixture_config() -> SampleConfig {
 fn fake_statfs() -> StatfsFn {
     Arc::new(|path: &Path| {
         if path == Path::new("/dev/shm") {
-            return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+            return Err(std::io::Error::from_raw_os_error(13)); // EACCES
         }
         let n = path.as_os_str().len() as u64;
         Ok(FilesystemUsage {
@@ -40,26 +41,27 @@ fn system_from_the_fixture_tree() {
     let mut sampler = fixture_sampler();
     let tps = sampler.ticks_per_second();
     let system = sampler.system().unwrap();
-    assert_eq!(system.hostname, "vm");
-    assert_eq!(system.kernel_release, "6.18.44-fc-v595");
-    assert_eq!(system.boot_time_seconds, 1_795_763_271.0);
-    assert_eq!(system.uptime_seconds, 400.18);
-    assert_eq!(system.cpu_total.user_seconds, 38_435.0 / tps);
+    assert_eq!(system.hostname.as_deref(), Some("vm"));
+    assert_eq!(system.kernel_release.as_deref(), Some("6.18.44-fc-v595"));
+    assert_eq!(system.boot_time_seconds, Some(1_795_763_271.0));
+    assert_eq!(system.uptime_seconds, Some(400.18));
+    assert_eq!(system.cpu_total.as_ref().map(|t| t.user_seconds), Some(38_435.0 / tps));
     assert_eq!(system.cpus.len(), 2);
-    assert_eq!(system.memory.total_bytes, 24_684_096 * 1024);
-    assert_eq!(system.load.entities, 105);
-    assert_eq!(system.context_switches, 362_537);
-    assert_eq!(system.forks, 8663);
-    assert_eq!(system.interrupts, 261_984);
-    assert_eq!(system.procs_running, 3);
-    assert_eq!(system.vm.page_faults, 9_709_305);
-    assert_eq!(system.limits.file_max, 2_466_183);
-    assert_eq!(system.limits.files_allocated, 595);
-    assert_eq!(system.limits.pid_max, 32_768);
-    assert_eq!(system.limits.threads_max, 192_731);
+    assert_eq!(system.memory.as_ref().map(|m| m.total_bytes), Some(24_684_096 * 1024));
+    assert_eq!(system.load.as_ref().map(|l| l.entities), Some(105));
+    assert_eq!(system.context_switches, Some(362_537));
+    assert_eq!(system.forks, Some(8663));
+    assert_eq!(system.interrupts, Some(261_984));
+    assert_eq!(system.procs_running, Some(3));
+    assert_eq!(system.vm.as_ref().map(|v| v.page_faults), Some(9_709_305));
+    assert_eq!(system.limits.file_max, Some(2_466_183));
+    assert_eq!(system.limits.files_allocated, Some(595));
+    assert_eq!(system.limits.pid_max, Some(32_768));
+    assert_eq!(system.limits.threads_max, Some(192_731));
     // getrlimit is of this very process, not of the fixture.
     assert!(system.limits.open_files_soft.is_some());
     assert!(sampler.take_warnings().is_empty());
+    assert!(sampler.error_counts().is_empty());
 }
 
 #[test]
@@ -130,7 +132,11 @@ fn filesystems_from_the_fixture_tree() {
 
 #[test]
 fn a_missing_required_file_names_itself() {
-    let config = SampleConfig { proc_root: PathBuf::from("/nonexistent/proc"), ..SampleConfig::default() };
+    let config = SampleConfig {
+        proc_root: PathBuf::from("/nonexistent/proc"),
+        sys_root: PathBuf::from("/nonexistent/sys"),
+        ..SampleConfig::default()
+    };
     let mut sampler = Sampler::with_statfs(config, fake_statfs());
     let err = sampler.system().unwrap_err();
     assert!(matches!(&err, SampleError::Read { file, .. } if file == Path::new("/nonexistent/proc/stat")), "{err}");
@@ -143,6 +149,14 @@ fn a_missing_required_file_names_itself() {
         matches!(warnings.last(), Some(SampleError::Read { file, .. }) if file == Path::new("/nonexistent/proc/self/mountinfo")),
         "{warnings:?}"
     );
+    let count = |collector: &str, file: &str| {
+        sampler.error_counts().iter().find(|c| c.collector == collector && c.file == file).map(|c| (c.kind, c.count))
+    };
+    assert_eq!(count("system", "/proc/stat"), Some((ErrorKind::Missing, 1)));
+    assert_eq!(count("disk", "/proc/diskstats"), Some((ErrorKind::Missing, 1)));
+    assert_eq!(count("network", "/proc/net/dev"), Some((ErrorKind::Missing, 1)));
+    assert_eq!(count("network", "/sys/class/net"), Some((ErrorKind::Missing, 1)));
+    assert_eq!(count("filesystem", "/proc/self/mountinfo"), Some((ErrorKind::Missing, 1)));
 }
 
 /// A proc tree with only the four required files, one malformed diskstats
@@ -167,9 +181,9 @@ fn optional_files_missing_or_bad_are_warnings_not_failures() {
     let mut sampler = Sampler::with_statfs(config, fake_statfs());
 
     let system = sampler.system().unwrap();
-    assert_eq!(system.vm, VmEvents::default());
-    assert_eq!(system.limits.file_max, 0);
-    assert_eq!(system.hostname, "");
+    assert_eq!(system.vm, None);
+    assert_eq!(system.limits.file_max, None, "file-max unparsable and no file-nr");
+    assert_eq!(system.hostname, None);
     let warnings = sampler.take_warnings();
     let files: Vec<_> = warnings.iter().filter_map(|w| w.file()).collect();
     assert_eq!(
@@ -190,6 +204,8 @@ fn optional_files_missing_or_bad_are_warnings_not_failures() {
         warnings[3]
     );
     assert!(sampler.take_warnings().is_empty(), "taken");
+    // Taken, but still counted.
+    assert_eq!(sampler.error_counts().len(), 7);
 
     let disks = sampler.disks().unwrap();
     assert_eq!(disks.len(), 5);
@@ -202,7 +218,7 @@ fn optional_files_missing_or_bad_are_warnings_not_failures() {
 }
 
 #[test]
-fn warnings_are_bounded() {
+fn warnings_are_bounded_and_every_one_counted() {
     let dir = sparse_tree();
     let config = SampleConfig { proc_root: dir.path().join("proc"), ..SampleConfig::default() };
     let mut sampler = Sampler::with_statfs(config, fake_statfs());
@@ -210,6 +226,12 @@ fn warnings_are_bounded() {
         sampler.disks().unwrap();
     }
     assert_eq!(sampler.take_warnings().len(), 64);
+    let counts = sampler.error_counts();
+    assert_eq!(counts.len(), 1);
+    assert_eq!(
+        (counts[0].collector, counts[0].file.as_str(), counts[0].kind, counts[0].count),
+        ("disk", "/proc/diskstats", ErrorKind::Malformed, 100)
+    );
 }
 
 #[test]
@@ -217,15 +239,16 @@ fn this_machine() {
     let mut sampler = Sampler::new(SampleConfig::default());
     let system = sampler.system().unwrap();
     assert!(!system.cpus.is_empty());
-    assert!(system.memory.total_bytes > system.memory.free_bytes);
-    assert!(system.memory.total_bytes > 64 << 20, "bytes, not kB");
-    assert!(system.limits.file_max > 0);
-    assert!(system.limits.pid_max > 0);
-    assert!(system.boot_time_seconds > 1e9);
-    assert!(system.uptime_seconds > 0.0);
-    let total = &system.cpu_total;
+    let memory = system.memory.as_ref().unwrap();
+    assert!(memory.total_bytes > memory.free_bytes);
+    assert!(memory.total_bytes > 64 << 20, "bytes, not kB");
+    assert!(system.limits.file_max.unwrap() > 0);
+    assert!(system.limits.pid_max.unwrap() > 0);
+    assert!(system.boot_time_seconds.unwrap() > 1e9);
+    assert!(system.uptime_seconds.unwrap() > 0.0);
+    let total = system.cpu_total.as_ref().unwrap();
     assert!(total.user_seconds + total.system_seconds + total.idle_seconds > 0.0);
-    assert!(!system.kernel_release.is_empty());
+    assert!(!system.kernel_release.unwrap().is_empty());
 
     let interfaces = sampler.interfaces().unwrap();
     let lo = interfaces.iter().find(|i| i.name == "lo").expect("a loopback interface");
@@ -241,4 +264,5 @@ fn this_machine() {
     assert!(sampler.statfs_worker().wait_idle(std::time::Duration::from_secs(10)));
     let warnings = sampler.take_warnings();
     assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(sampler.error_counts().is_empty());
 }

@@ -35,15 +35,20 @@ pub fn parse_vmstat(text: &str) -> Result<VmEvents, ParseError> {
             // /proc/vmstat pswpout: pages swapped out.
             "pswpout" => vm.pages_swapped_out = parse_u64(value, n, key)?,
             // /proc/vmstat pgpgin: KiB paged in from block devices.
-            "pgpgin" => vm.paged_in_bytes = parse_u64(value, n, key)?.saturating_mul(1024),
+            "pgpgin" => vm.paged_in_bytes = kib(parse_u64(value, n, key)?, n, key)?,
             // /proc/vmstat pgpgout: KiB paged out to block devices.
-            "pgpgout" => vm.paged_out_bytes = parse_u64(value, n, key)?.saturating_mul(1024),
+            "pgpgout" => vm.paged_out_bytes = kib(parse_u64(value, n, key)?, n, key)?,
             // /proc/vmstat oom_kill: OOM-killer invocations (4.13+).
             "oom_kill" => vm.oom_kills = parse_u64(value, n, key)?,
             _ => {}
         }
     }
     Ok(vm)
+}
+
+/// KiB → bytes; an overflow is an error.
+fn kib(value: u64, line: usize, key: &str) -> Result<u64, ParseError> {
+    value.checked_mul(1024).ok_or_else(|| ParseError::at(line, format!("{key}: {value} KiB overflows 64 bits as bytes")))
 }
 
 #[cfg(test)]
@@ -83,6 +88,7 @@ mod tests {
         let e = parse_vmstat("pgfault 1\noom_kill many\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.reason.contains("oom_kill"), "{e}");
+        assert!(parse_vmstat("pgpgin 18014398509481984\n").unwrap_err().reason.contains("overflows"));
         // An unread line may hold anything.
         assert!(parse_vmstat("nr_weird ???\n").is_ok());
     }

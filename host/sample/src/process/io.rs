@@ -19,11 +19,17 @@ use crate::error::ParseError;
 /// The six counters of /proc/<pid>/io.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PidIo {
+    /// `rchar`.
     pub read_chars: u64,
+    /// `wchar`.
     pub written_chars: u64,
+    /// `syscr`.
     pub read_syscalls: u64,
+    /// `syscw`.
     pub write_syscalls: u64,
+    /// `read_bytes`.
     pub read_bytes: u64,
+    /// `write_bytes`.
     pub written_bytes: u64,
 }
 

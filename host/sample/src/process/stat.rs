@@ -23,27 +23,39 @@ pub const PF_KTHREAD: u64 = 0x0020_0000;
 /// The fields of /proc/<pid>/stat that gomon reads, in the kernel's units.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PidStat<'a> {
+    /// Field 1.
     pub pid: u32,
     /// Raw bytes between the first `(` and the last `)`.
     pub comm: &'a [u8],
+    /// Field 3.
     pub state: ProcessState,
+    /// Field 4.
     pub ppid: u32,
+    /// Field 5, pgrp.
     pub process_group: u32,
+    /// Field 6.
     pub session: u32,
     /// PF_* flags; see [`PF_KTHREAD`].
     pub flags: u64,
+    /// Field 10, minflt.
     pub minor_faults: u64,
+    /// Field 12, majflt.
     pub major_faults: u64,
     /// USER_HZ ticks.
     pub user_ticks: u64,
     /// USER_HZ ticks.
     pub system_ticks: u64,
+    /// Field 18.
     pub priority: i32,
+    /// Field 19.
     pub nice: i32,
+    /// Field 20, num_threads.
     pub threads: u32,
     /// USER_HZ ticks after boot.
     pub start_ticks: u64,
+    /// Field 23, vsize, bytes.
     pub virtual_bytes: u64,
+    /// Field 24, rss, pages.
     pub resident_pages: u64,
 }
 

@@ -25,10 +25,13 @@ pub struct PidStatus {
     pub uid: u32,
     /// Effective gid.
     pub gid: u32,
+    /// VmHWM, bytes.
     pub peak_resident_bytes: u64,
     /// RssFile + RssShmem.
     pub shared_bytes: u64,
+    /// `voluntary_ctxt_switches` of the main thread.
     pub voluntary_context_switches: u64,
+    /// `nonvoluntary_ctxt_switches` of the main thread.
     pub involuntary_context_switches: u64,
 }
 
@@ -52,9 +55,9 @@ pub fn parse_pid_status(text: &[u8]) -> Result<PidStatus, ParseError> {
             // status VmHWM: peak resident set size, kB.
             b"VmHWM" => status.peak_resident_bytes = kilobytes(value, n, "VmHWM")?,
             // status RssFile: resident file mappings, kB (4.5+).
-            b"RssFile" => status.shared_bytes += kilobytes(value, n, "RssFile")?,
+            b"RssFile" => status.shared_bytes = add(status.shared_bytes, kilobytes(value, n, "RssFile")?, n)?,
             // status RssShmem: resident shared memory (shmem, tmpfs, anonymous shared), kB (4.5+).
-            b"RssShmem" => status.shared_bytes += kilobytes(value, n, "RssShmem")?,
+            b"RssShmem" => status.shared_bytes = add(status.shared_bytes, kilobytes(value, n, "RssShmem")?, n)?,
             // status voluntary_ctxt_switches: the main thread gave up the CPU (blocked).
             b"voluntary_ctxt_switches" => {
                 status.voluntary_context_switches = number(value, n, "voluntary_ctxt_switches")?
@@ -88,11 +91,18 @@ fn effective_id(value: &[u8], line: usize, name: &str) -> Result<u32, ParseError
         .ok_or_else(|| ParseError::at(line, format!("{name}: no effective id in {:?}", show(value))))
 }
 
+/// RssFile + RssShmem; an overflow is an error.
+fn add(total: u64, more: u64, line: usize) -> Result<u64, ParseError> {
+    total.checked_add(more).ok_or_else(|| ParseError::at(line, "RssFile + RssShmem overflows 64 bits"))
+}
+
 /// `    1752 kB`, in bytes.
 fn kilobytes(value: &[u8], line: usize, name: &str) -> Result<u64, ParseError> {
     let mut parts = words(value);
     match (parts.next().and_then(parse_u64), parts.next()) {
-        (Some(kb), Some(b"kB")) => Ok(kb.saturating_mul(1024)),
+        (Some(kb), Some(b"kB")) => kb
+            .checked_mul(1024)
+            .ok_or_else(|| ParseError::at(line, format!("{name}: {kb} kB overflows 64 bits as bytes"))),
         _ => Err(ParseError::at(line, format!("{name}: {:?} is not \"<number> kB\"", show(value)))),
     }
 }
@@ -145,6 +155,9 @@ mod tests {
         assert_eq!(e.line, 1);
         assert!(parse_pid_status(b"Gid:\t0\t0\t0\t0\n").unwrap_err().reason.contains("Uid"));
         assert!(parse_pid_status(b"Uid:\t0\t0\t0\t0\n").unwrap_err().reason.contains("Gid"));
+        let big = b"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nRssFile:\t18014398509481983 kB\nRssShmem:\t18014398509481983 kB\n";
+        assert!(parse_pid_status(big).unwrap_err().reason.contains("overflows"));
+        assert!(parse_pid_status(b"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmHWM:\t18014398509481984 kB\n").is_err());
         let e = parse_pid_status(b"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nvoluntary_ctxt_switches:\tmany\n").unwrap_err();
         assert_eq!(e.line, 3);
     }

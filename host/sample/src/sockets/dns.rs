@@ -77,6 +77,7 @@ pub struct ResolverStats {
     pub misses: u64,
     /// Lookups finished, and how many of them failed.
     pub lookups: u64,
+    /// Lookups that found no (plausible) name.
     pub failures: u64,
     /// Misses not queued because the queue was full.
     pub dropped: u64,
@@ -106,6 +107,7 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// An empty cache.
     pub fn new(config: ResolverConfig) -> Self {
         Cache {
             config,
@@ -184,6 +186,7 @@ impl Cache {
         self.stats.evicted += (before - self.entries.len()) as u64;
     }
 
+    /// What the cache holds and has done.
     pub fn stats(&self) -> ResolverStats {
         ResolverStats { entries: self.entries.len(), queued: self.pending.len(), ..self.stats }
     }
@@ -296,6 +299,7 @@ impl HostNames {
         }
     }
 
+    /// What the cache holds and has done.
     pub fn stats(&self) -> ResolverStats {
         self.shared.lock().cache.stats()
     }

@@ -10,7 +10,9 @@ use netlink_packet_sock_diag::inet::nlas::Nla;
 /// The transport protocol of an inet socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
 }
 
@@ -18,16 +20,27 @@ pub enum Protocol {
 /// (connected) and `CLOSE` (not connected); unix sockets use those two,
 /// `LISTEN` and `SYN_SENT` (connecting).
 pub mod state {
+    /// `TCP_ESTABLISHED`.
     pub const ESTABLISHED: u8 = 1;
+    /// `TCP_SYN_SENT`.
     pub const SYN_SENT: u8 = 2;
+    /// `TCP_SYN_RECV`.
     pub const SYN_RECV: u8 = 3;
+    /// `TCP_FIN_WAIT1`.
     pub const FIN_WAIT1: u8 = 4;
+    /// `TCP_FIN_WAIT2`.
     pub const FIN_WAIT2: u8 = 5;
+    /// `TCP_TIME_WAIT`.
     pub const TIME_WAIT: u8 = 6;
+    /// `TCP_CLOSE`.
     pub const CLOSE: u8 = 7;
+    /// `TCP_CLOSE_WAIT`.
     pub const CLOSE_WAIT: u8 = 8;
+    /// `TCP_LAST_ACK`.
     pub const LAST_ACK: u8 = 9;
+    /// `TCP_LISTEN`.
     pub const LISTEN: u8 = 10;
+    /// `TCP_CLOSING`.
     pub const CLOSING: u8 = 11;
     /// A request socket: a SYN received for a listener, not yet a socket.
     pub const NEW_SYN_RECV: u8 = 12;
@@ -65,6 +78,7 @@ pub fn udp_state_name(state: u8) -> &'static str {
 /// One TCP or UDP socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InetSocket {
+    /// TCP or UDP.
     pub protocol: Protocol,
     /// `AF_INET` or `AF_INET6` (the socket's own family, even when its
     /// addresses are IPv4-mapped and given here as IPv4).
@@ -78,6 +92,7 @@ pub struct InetSocket {
     /// 0 for sockets no file refers to: TIME_WAIT, request sockets, and
     /// connections not yet accepted.
     pub inode: u32,
+    /// The owner's uid.
     pub uid: u32,
     /// An IPv6 socket that does not accept IPv4 (`IPV6_V6ONLY`).
     pub v6only: bool,

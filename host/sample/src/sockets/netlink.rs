@@ -1,6 +1,6 @@
 //! netlink sock_diag: the five dumps gomon asks for, and a pure parser of
 //! the kernel's replies (tested on captured bytes,
-//! `host/tests/fixtures/netlink/*.bin`).
+//! `host/sample/tests/fixtures/netlink/*.bin`).
 //!
 //! A dump is one `SOCK_DIAG_BY_FAMILY` request with `NLM_F_DUMP`; the kernel
 //! answers with as many datagrams as it takes (each up to ~32 KiB, holding
@@ -44,10 +44,15 @@ const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 /// One sock_diag dump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dump {
+    /// TCP over IPv4.
     Tcp4,
+    /// TCP over IPv6.
     Tcp6,
+    /// UDP over IPv4.
     Udp4,
+    /// UDP over IPv6.
     Udp6,
+    /// Unix sockets.
     Unix,
 }
 
@@ -115,13 +120,16 @@ impl Dump {
 /// What the dumps found, and the messages that could not be read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Replies {
+    /// TCP and UDP sockets.
     pub inet: Vec<InetSocket>,
+    /// Unix sockets.
     pub unix: Vec<UnixSocket>,
     /// One line per reply message that was skipped, with why.
     pub skipped: Vec<String>,
 }
 
 impl Replies {
+    /// Empties every list, keeping their capacity.
     pub fn clear(&mut self) {
         self.inet.clear();
         self.unix.clear();
@@ -132,7 +140,9 @@ impl Replies {
 /// Whether a dump has more datagrams to come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
+    /// Not yet at `NLMSG_DONE`: read another datagram.
     More,
+    /// `NLMSG_DONE` seen.
     Done,
 }
 

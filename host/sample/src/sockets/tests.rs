@@ -1,13 +1,13 @@
 //! Socket discovery on captured kernel replies and on this machine.
 //!
-//! The fixtures `host/tests/fixtures/netlink/{tcp4,tcp6,udp4,udp6,unix}.bin`
+//! The fixtures `host/sample/tests/fixtures/netlink/{tcp4,tcp6,udp4,udp6,unix}.bin`
 //! are the raw datagrams the kernel sent for each dump, concatenated (a
 //! valid netlink message stream). They were captured by
 //! [`capture_netlink_fixtures`] while it held the sockets listed in
-//! `host/tests/fixtures/netlink/README.md`; re-capture with
+//! `host/sample/tests/fixtures/netlink/README.md`; re-capture with
 //!
 //! ```sh
-//! cargo test --release -p gomon --lib sample::sockets::tests::capture_netlink_fixtures -- --ignored
+//! cargo test --release -p gomon-sample --lib sockets::tests::capture_netlink_fixtures -- --ignored
 //! ```
 
 use std::collections::HashSet;

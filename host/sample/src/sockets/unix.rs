@@ -13,10 +13,12 @@ use crate::model::ConnectionKind;
 /// One unix socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnixSocket {
+    /// Stream, datagram or seqpacket.
     pub kind: ConnectionKind,
     /// `sk_state`: `ESTABLISHED`, `LISTEN`, `CLOSE` (unconnected) or
     /// `SYN_SENT` (connecting).
     pub state: u8,
+    /// The socket's inode.
     pub inode: u32,
     /// The peer socket's inode; 0 when not connected.
     pub peer: u32,
