@@ -117,7 +117,7 @@ impl Collector {
             let sample = timed(&mut runs, "process", || self.sampler.processes(wants_details));
             let connections = match (&self.sockets, wants_connections) {
                 (Some(sockets), true) => {
-                    let latest = sockets.latest();
+                    let latest = sockets.fresh();
                     runs.push(CollectorRun {
                         name: "sockets",
                         duration: latest.duration,
@@ -128,9 +128,6 @@ impl Collector {
                 _ => Default::default(),
             };
             snapshot::add_processes(&mut snapshot, sample.map(|s| s.processes).unwrap_or_default(), &connections);
-        }
-        for warning in self.sampler.take_warnings() {
-            tracing::debug!("Sampling: {warning}");
         }
 
         let (mut families, summaries) = {
@@ -174,7 +171,16 @@ impl Collector {
             MetricFamily::counter("gomon_samples", "Sampling cycles run, by what triggered them.").labels(["trigger"]);
         samples.push(&["interval"], self.samples[Trigger::Interval as usize] as f64);
         samples.push(&["scrape"], self.samples[Trigger::Scrape as usize] as f64);
-        vec![duration, success, cycle_seconds, samples]
+        // What sampling lost, by file (the sampler logs each key at WARN once).
+        let mut errors = MetricFamily::counter(
+            "gomon_sample_errors",
+            "Files the samplers could not read or parse, by collector, file and kind; the values they feed are left out.",
+        )
+        .labels(["collector", "file", "kind"]);
+        for c in self.sampler.error_counts() {
+            errors.push(&[c.collector, c.file.as_str(), c.kind.as_str()], c.count as f64);
+        }
+        vec![duration, success, cycle_seconds, samples, errors]
     }
 }
 

@@ -13,20 +13,16 @@ pub mod observations;
 pub mod observe;
 pub mod plugin;
 pub mod runtime;
-pub mod sample;
 pub mod serve;
 pub mod snapshot;
 pub mod telemetry;
 
+/// The samplers, a crate of their own (`host/sample`, no WASM or tokio in
+/// it); `crate::sample::…` paths name them.
+pub use gomon_sample as sample;
+
+/// USER_HZ: clock ticks per second, read once (the samplers' seam owns it).
+pub use gomon_sample::ticks_per_second;
+
 /// The wasmtime version gomon is built with (pinned in Cargo.toml).
 pub const WASMTIME_VERSION: &str = "48.0.8";
-
-/// USER_HZ: clock ticks per second, read once.
-pub fn ticks_per_second() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        // SAFETY: sysconf has no preconditions.
-        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        if ticks > 0 { ticks as f64 } else { 100.0 }
-    })
-}

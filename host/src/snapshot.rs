@@ -91,15 +91,19 @@ fn cpu_times(t: model::CpuTimes) -> wit::CpuTimes {
 }
 
 fn system_record(s: model::System) -> wit::System {
-    let memory = mirror!(s.memory => wit::Memory {
-        total_bytes, free_bytes, available_bytes, buffers_bytes, cached_bytes, shared_bytes,
-        slab_reclaimable_bytes, dirty_bytes, writeback_bytes, swap_total_bytes, swap_free_bytes,
-        swap_cached_bytes,
+    let memory = s.memory.map(|m| {
+        mirror!(m => wit::Memory {
+            total_bytes, free_bytes, available_bytes, buffers_bytes, cached_bytes, shared_bytes,
+            slab_reclaimable_bytes, dirty_bytes, writeback_bytes, swap_total_bytes, swap_free_bytes,
+            swap_cached_bytes,
+        })
     });
-    let load = mirror!(s.load => wit::Load { one_minute, five_minutes, fifteen_minutes, runnable, entities });
-    let vm = mirror!(s.vm => wit::VmEvents {
-        page_faults, major_page_faults, pages_swapped_in, pages_swapped_out, paged_in_bytes,
-        paged_out_bytes, oom_kills,
+    let load = s.load.map(|l| mirror!(l => wit::Load { one_minute, five_minutes, fifteen_minutes, runnable, entities }));
+    let vm = s.vm.map(|v| {
+        mirror!(v => wit::VmEvents {
+            page_faults, major_page_faults, pages_swapped_in, pages_swapped_out, paged_in_bytes,
+            paged_out_bytes, oom_kills,
+        })
     });
     let limits = mirror!(s.limits => wit::Limits {
         file_max, files_allocated, pid_max, threads_max, open_files_soft, open_files_hard,
@@ -110,7 +114,7 @@ fn system_record(s: model::System) -> wit::System {
         kernel_release: s.kernel_release,
         boot_time_seconds: s.boot_time_seconds,
         uptime_seconds: s.uptime_seconds,
-        cpu_total: cpu_times(s.cpu_total),
+        cpu_total: s.cpu_total.map(cpu_times),
         cpus: s.cpus.into_iter().map(|c| wit::Cpu { id: c.id, times: cpu_times(c.times) }).collect(),
         memory,
         load,

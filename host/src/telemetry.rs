@@ -63,10 +63,10 @@ pub fn process_families() -> Vec<MetricFamily> {
         MetricFamily::counter("process_cpu_seconds", "User and system CPU time of the gomon process.").unit("seconds");
     cpu.push(&[], (stat.utime + stat.stime) as f64 / ticks);
     out.push(cpu);
-    let page = page_size();
+    let page = crate::sample::os::page_size();
     let mut rss =
         MetricFamily::gauge("process_resident_memory_bytes", "Resident memory of the gomon process.").unit("bytes");
-    rss.push(&[], (stat.rss_pages * page) as f64);
+    rss.push(&[], stat.rss_pages.saturating_mul(page) as f64);
     out.push(rss);
     let mut vsz =
         MetricFamily::gauge("process_virtual_memory_bytes", "Virtual memory of the gomon process.").unit("bytes");
@@ -84,13 +84,10 @@ pub fn process_families() -> Vec<MetricFamily> {
         open.push(&[], fds.count() as f64);
         out.push(open);
     }
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes into the struct we pass and nothing else.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        let mut max = MetricFamily::gauge("process_max_fds", "File descriptor limit (soft) of the gomon process.");
-        max.push(&[], if limit.rlim_cur == libc::RLIM_INFINITY { f64::INFINITY } else { limit.rlim_cur as f64 });
-        out.push(max);
-    }
+    let limit = crate::sample::os::open_files_limit();
+    let mut max = MetricFamily::gauge("process_max_fds", "File descriptor limit (soft) of the gomon process.");
+    max.push(&[], limit.soft.map_or(f64::INFINITY, |soft| soft as f64));
+    out.push(max);
     out
 }
 
@@ -120,12 +117,6 @@ impl SelfStat {
             rss_pages: field(24)?, // /proc/self/stat (24) rss, pages
         })
     }
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if size > 0 { size as u64 } else { 4096 }
 }
 
 fn boot_time() -> Option<f64> {

@@ -3,8 +3,9 @@
 //!
 //! Each parser gets arbitrary bytes and mutations of valid input (captured
 //! fixtures, with bytes flipped, inserted, deleted, lines repeated and huge
-//! numbers spliced in): it must return, never panic or overflow (the crate
-//! is built with overflow checks in tests). Generated valid input, written
+//! numbers spliced in): it must return, never panic or overflow (`run-tests`
+//! also runs this file in a debug build, where an arithmetic overflow
+//! panics). Generated valid input, written
 //! as the kernel writes it, must parse back to the values it was made from.
 //!
 //! 256 cases per property by default; a longer run:

@@ -40,7 +40,7 @@ pub fn query_pid(req: &Request<Incoming>) -> Result<Option<u32>, BadPid> {
 async fn draw(state: &AppState, pid: Option<u32>) -> Result<(graphviz::Graph, String), String> {
     let exposition = state.schedule.current().await;
     let snapshot = exposition.snapshot.clone().ok_or("no sample yet")?;
-    let host = snapshot.system.as_ref().map(|s| s.hostname.clone()).unwrap_or_default();
+    let host = snapshot.system.as_ref().and_then(|s| s.hostname.clone()).unwrap_or_default();
     let probes = state.probes.clone();
     let graph =
         tokio::task::spawn_blocking(move || probes.lock().unwrap_or_else(|e| e.into_inner()).draw(&snapshot, pid))

@@ -58,6 +58,9 @@ class Metrics(exports.Metrics):
         if cpus == 0:
             raise Err("the snapshot lists no CPUs")
         load = system.load
+        if load is None:
+            # The host could not read /proc/loadavg this time: no series.
+            return []
         windows = [
             ("1m", load.one_minute),
             ("5m", load.five_minutes),

@@ -130,29 +130,31 @@ fn state_name(state: ProcessState) -> &'static str {
 }
 
 /// One family per column, one series per process, labelled `{pid, comm}`.
+/// A value the host could not sample (`None`: its file was missing,
+/// unreadable or malformed) gives no series.
 struct Column {
     family: fn() -> Family,
-    value: fn(&Process) -> f64,
+    value: fn(&Process) -> Option<f64>,
 }
 
 #[rustfmt::skip]
 const COLUMNS: &[Column] = &[
-    Column { family: || Family::gauge("gomon_process_resident_bytes", "Resident memory of the process (stat rss)."), value: |p| p.resident_bytes as f64 },
-    Column { family: || Family::gauge("gomon_process_virtual_bytes", "Virtual memory size of the process (stat vsize)."), value: |p| p.virtual_bytes as f64 },
-    Column { family: || Family::gauge("gomon_process_shared_bytes", "Resident memory shared with others: file mappings and shared memory (status RssFile + RssShmem)."), value: |p| p.shared_bytes as f64 },
-    Column { family: || Family::gauge("gomon_process_peak_resident_bytes", "Peak resident memory of the process (status VmHWM)."), value: |p| p.peak_resident_bytes as f64 },
-    Column { family: || Family::counter("gomon_process_minor_faults", "Page faults served without I/O."), value: |p| p.minor_faults as f64 },
-    Column { family: || Family::counter("gomon_process_major_faults", "Page faults that needed I/O."), value: |p| p.major_faults as f64 },
-    Column { family: || Family::counter("gomon_process_read_bytes", "Bytes the process caused to be fetched from storage (io read_bytes)."), value: |p| p.read_bytes as f64 },
-    Column { family: || Family::counter("gomon_process_written_bytes", "Bytes the process caused to be sent toward storage (io write_bytes)."), value: |p| p.written_bytes as f64 },
-    Column { family: || Family::counter("gomon_process_syscall_read_bytes", "Bytes returned by read-like system calls, from storage, cache, pipes or sockets (io rchar)."), value: |p| p.read_chars as f64 },
-    Column { family: || Family::counter("gomon_process_syscall_written_bytes", "Bytes passed to write-like system calls (io wchar)."), value: |p| p.written_chars as f64 },
-    Column { family: || Family::counter("gomon_process_read_syscalls", "Read-like system calls (io syscr)."), value: |p| p.read_syscalls as f64 },
-    Column { family: || Family::counter("gomon_process_write_syscalls", "Write-like system calls (io syscw)."), value: |p| p.write_syscalls as f64 },
-    Column { family: || Family::gauge("gomon_process_threads", "Threads of the process."), value: |p| p.threads.into() },
-    Column { family: || Family::gauge("gomon_process_open_fds", "Open file descriptors of the process."), value: |p| p.open_fds.into() },
-    Column { family: || Family::gauge("gomon_process_nice", "Nice value of the process, -20 (favoured) to 19."), value: |p| p.nice.into() },
-    Column { family: || Family::gauge("gomon_process_start_time_seconds", "Unix time the process started."), value: |p| p.start_time_seconds },
+    Column { family: || Family::gauge("gomon_process_resident_bytes", "Resident memory of the process (stat rss)."), value: |p| Some(p.resident_bytes as f64) },
+    Column { family: || Family::gauge("gomon_process_virtual_bytes", "Virtual memory size of the process (stat vsize)."), value: |p| Some(p.virtual_bytes as f64) },
+    Column { family: || Family::gauge("gomon_process_shared_bytes", "Resident memory shared with others: file mappings and shared memory (status RssFile + RssShmem)."), value: |p| p.shared_bytes.map(|v| v as f64) },
+    Column { family: || Family::gauge("gomon_process_peak_resident_bytes", "Peak resident memory of the process (status VmHWM)."), value: |p| p.peak_resident_bytes.map(|v| v as f64) },
+    Column { family: || Family::counter("gomon_process_minor_faults", "Page faults served without I/O."), value: |p| Some(p.minor_faults as f64) },
+    Column { family: || Family::counter("gomon_process_major_faults", "Page faults that needed I/O."), value: |p| Some(p.major_faults as f64) },
+    Column { family: || Family::counter("gomon_process_read_bytes", "Bytes the process caused to be fetched from storage (io read_bytes)."), value: |p| p.read_bytes.map(|v| v as f64) },
+    Column { family: || Family::counter("gomon_process_written_bytes", "Bytes the process caused to be sent toward storage (io write_bytes)."), value: |p| p.written_bytes.map(|v| v as f64) },
+    Column { family: || Family::counter("gomon_process_syscall_read_bytes", "Bytes returned by read-like system calls, from storage, cache, pipes or sockets (io rchar)."), value: |p| p.read_chars.map(|v| v as f64) },
+    Column { family: || Family::counter("gomon_process_syscall_written_bytes", "Bytes passed to write-like system calls (io wchar)."), value: |p| p.written_chars.map(|v| v as f64) },
+    Column { family: || Family::counter("gomon_process_read_syscalls", "Read-like system calls (io syscr)."), value: |p| p.read_syscalls.map(|v| v as f64) },
+    Column { family: || Family::counter("gomon_process_write_syscalls", "Write-like system calls (io syscw)."), value: |p| p.write_syscalls.map(|v| v as f64) },
+    Column { family: || Family::gauge("gomon_process_threads", "Threads of the process."), value: |p| Some(p.threads.into()) },
+    Column { family: || Family::gauge("gomon_process_open_fds", "Open file descriptors of the process."), value: |p| p.open_fds.map(f64::from) },
+    Column { family: || Family::gauge("gomon_process_nice", "Nice value of the process, -20 (favoured) to 19."), value: |p| Some(p.nice.into()) },
+    Column { family: || Family::gauge("gomon_process_start_time_seconds", "Unix time the process started."), value: |p| Some(p.start_time_seconds) },
 ];
 
 /// The per-process families for the selected processes.
@@ -176,11 +178,17 @@ fn per_process(top: &[&Process]) -> Vec<MetricFamily> {
         let (pid, comm) = (pid.as_str(), p.comm.as_str());
         cpu.push(&[pid, comm, "user"], p.user_seconds);
         cpu.push(&[pid, comm, "system"], p.system_seconds);
-        switches.push(&[pid, comm, "voluntary"], p.voluntary_context_switches as f64);
-        switches.push(&[pid, comm, "involuntary"], p.involuntary_context_switches as f64);
+        if let Some(n) = p.voluntary_context_switches {
+            switches.push(&[pid, comm, "voluntary"], n as f64);
+        }
+        if let Some(n) = p.involuntary_context_switches {
+            switches.push(&[pid, comm, "involuntary"], n as f64);
+        }
         state.push(&[pid, comm, state_name(p.state)], 1.0);
         for (family, column) in columns.iter_mut().zip(COLUMNS) {
-            family.push(&[pid, comm], (column.value)(p));
+            if let Some(value) = (column.value)(p) {
+                family.push(&[pid, comm], value);
+            }
         }
     }
     let mut out = vec![cpu];

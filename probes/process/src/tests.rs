@@ -16,8 +16,8 @@ fn process(pid: u32, comm: &str, user: f64, system: f64) -> Process {
         state: ProcessState::Sleeping,
         kernel_thread: false,
         start_time_seconds: 1_700_000_000.0 + f64::from(pid),
-        uid: 1000,
-        gid: 1000,
+        uid: Some(1000),
+        gid: Some(1000),
         nice: -5,
         priority: 15,
         threads: 2,
@@ -25,19 +25,19 @@ fn process(pid: u32, comm: &str, user: f64, system: f64) -> Process {
         system_seconds: system,
         virtual_bytes: 1_000_000,
         resident_bytes: 40_960,
-        shared_bytes: 8_192,
-        peak_resident_bytes: 81_920,
+        shared_bytes: Some(8_192),
+        peak_resident_bytes: Some(81_920),
         minor_faults: 11,
         major_faults: 12,
-        voluntary_context_switches: 13,
-        involuntary_context_switches: 14,
-        read_bytes: 15,
-        written_bytes: 16,
-        read_chars: 17,
-        written_chars: 18,
-        read_syscalls: 19,
-        write_syscalls: 20,
-        open_fds: 21,
+        voluntary_context_switches: Some(13),
+        involuntary_context_switches: Some(14),
+        read_bytes: Some(15),
+        written_bytes: Some(16),
+        read_chars: Some(17),
+        written_chars: Some(18),
+        read_syscalls: Some(19),
+        write_syscalls: Some(20),
+        open_fds: Some(21),
         details: None,
     }
 }
@@ -259,4 +259,45 @@ fn no_processes_names_the_capability() {
     let err = ProcessProbe::default().measure(&testing::snapshot()).unwrap_err();
     assert!(err.contains("processes"), "{err}");
     assert_eq!(ProcessProbe::info().needs, [Capability::Processes]);
+}
+
+#[test]
+fn values_the_host_could_not_read_have_no_series() {
+    // Process 3's status, io and fd could not be read (another user's
+    // process, say); process 4's could.
+    let unread = Process {
+        uid: None,
+        gid: None,
+        shared_bytes: None,
+        peak_resident_bytes: None,
+        voluntary_context_switches: None,
+        involuntary_context_switches: None,
+        read_bytes: None,
+        written_bytes: None,
+        read_chars: None,
+        written_chars: None,
+        read_syscalls: None,
+        write_syscalls: None,
+        open_fds: None,
+        ..process(3, "other", 5.0, 1.0)
+    };
+    let f = probe(5).measure(&snapshot(vec![unread, process(4, "mine", 1.0, 1.0)])).unwrap();
+    let pids = |name: &str| -> Vec<String> {
+        testing::family(&f, name).series.iter().map(|s| s.labels[0].clone()).collect()
+    };
+    for name in [
+        "gomon_process_shared_bytes",
+        "gomon_process_peak_resident_bytes",
+        "gomon_process_read_bytes",
+        "gomon_process_syscall_written_bytes",
+        "gomon_process_open_fds",
+    ] {
+        assert_eq!(pids(name), ["4"], "{name}");
+    }
+    assert_eq!(pids("gomon_process_context_switches"), ["4", "4"]);
+    // What stat gives is there for both.
+    for name in ["gomon_process_resident_bytes", "gomon_process_threads", "gomon_process_start_time_seconds"] {
+        assert_eq!(pids(name), ["3", "4"], "{name}");
+    }
+    assert_eq!(sample(&f, "gomon_processes", &[]), 2.0);
 }

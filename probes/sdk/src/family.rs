@@ -90,6 +90,16 @@ impl MetricFamily {
     pub fn value(self, value: f64) -> Self {
         self.with(&[], value)
     }
+
+    /// [`value`](Self::value) when there is one; with `None` (a value the
+    /// host could not sample: its file was missing or malformed) the family
+    /// keeps no series, and a probe leaves such families out.
+    pub fn optional(self, value: Option<f64>) -> Self {
+        match value {
+            Some(value) => self.value(value),
+            None => self,
+        }
+    }
 }
 
 /// The base unit a metric name ends with (`gomon_uptime_seconds` →

@@ -16,7 +16,8 @@
 //!     }
 //!     fn measure(&mut self, now: &Snapshot) -> Result<Vec<MetricFamily>, String> {
 //!         let system = gomon_probe::require_system(now)?;
-//!         Ok(vec![Family::gauge("gomon_uptime_seconds", "Seconds since boot.").value(system.uptime_seconds)])
+//!         // `None` when /proc/uptime could not be read: then no series.
+//!         Ok(vec![Family::gauge("gomon_uptime_seconds", "Seconds since boot.").optional(system.uptime_seconds)])
 //!     }
 //! }
 //!

@@ -40,19 +40,23 @@ pub fn families(system: &System) -> Vec<MetricFamily> {
         "Seconds all CPUs together spent in each mode.",
     )
     .labels(&["mode"]);
-    for (mode, seconds) in modes(&system.cpu_total) {
-        total.push(&[mode], seconds);
+    if let Some(cpu_total) = &system.cpu_total {
+        for (mode, seconds) in modes(cpu_total) {
+            total.push(&[mode], seconds);
+        }
     }
+    // No CPU lines (no /proc/stat): no count rather than 0.
+    let cpus = (!system.cpus.is_empty()).then_some(system.cpus.len() as f64);
 
     vec![
         per_cpu,
         guest,
         total,
-        Family::gauge("gomon_cpus", "Logical CPUs online.").value(system.cpus.len() as f64),
+        Family::gauge("gomon_cpus", "Logical CPUs online.").optional(cpus),
         Family::gauge("gomon_boot_time_seconds", "Unix time the system booted.")
-            .value(system.boot_time_seconds),
+            .optional(system.boot_time_seconds),
         Family::gauge("gomon_uptime_seconds", "Seconds since the system booted.")
-            .value(system.uptime_seconds),
+            .optional(system.uptime_seconds),
     ]
 }
 

@@ -40,11 +40,16 @@ impl Probe for SystemProbe {
 
 gomon_probe::export_probe!(SystemProbe);
 
-/// All of the probe's families for one system sample.
+/// All of the probe's families for one system sample. A part the host
+/// could not sample (its file missing or malformed) is `None` in the
+/// snapshot: the families it feeds are left out, the others stay.
 fn families(system: &System) -> Vec<MetricFamily> {
     let mut out = cpu::families(system);
-    out.extend(memory::families(&system.memory));
+    if let Some(memory) = &system.memory {
+        out.extend(memory::families(memory));
+    }
     out.extend(kernel::families(system));
+    out.retain(|family| !family.series.is_empty());
     out
 }
 
@@ -106,6 +111,35 @@ mod tests {
             "gomon_rlimit_address_space_bytes",
         ];
         assert_eq!(testing::names(&families(&testing::system())), expected);
+    }
+
+    #[test]
+    fn a_part_the_host_could_not_sample_loses_only_its_families() {
+        let all = testing::names(&families(&testing::system()));
+        let without = |change: fn(&mut System)| {
+            let mut system = testing::system();
+            change(&mut system);
+            let names = testing::names(&families(&system));
+            all.iter().filter(|n| !names.contains(n)).cloned().collect::<Vec<_>>()
+        };
+        assert_eq!(without(|s| s.uptime_seconds = None), ["gomon_uptime_seconds"]);
+        assert_eq!(without(|s| s.load = None), ["gomon_load_average", "gomon_scheduling_entities"]);
+        assert_eq!(without(|s| s.memory = None).len(), 14);
+        assert!(without(|s| s.memory = None).iter().all(|n| n.starts_with("gomon_memory_") || n.starts_with("gomon_swap_")));
+        assert_eq!(without(|s| s.vm = None).len(), 7);
+        assert_eq!(without(|s| s.limits.file_max = None), ["gomon_file_descriptors_maximum"]);
+        assert_eq!(without(|s| s.context_switches = None), ["gomon_context_switches"]);
+        assert_eq!(without(|s| s.hostname = None), Vec::<String>::new(), "host_info keeps the release");
+        assert_eq!(
+            without(|s| {
+                s.cpu_total = None;
+                s.cpus.clear();
+                s.boot_time_seconds = None;
+            }),
+            ["gomon_cpu_seconds", "gomon_cpu_guest_seconds", "gomon_system_cpu_seconds", "gomon_cpus", "gomon_boot_time_seconds"]
+        );
+        let f = families(&System { hostname: None, ..testing::system() });
+        assert_eq!(testing::sample(&f, "gomon_host_info", &["", "6.1.0-test"]), 1.0);
     }
 
     #[test]

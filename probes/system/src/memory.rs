@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn used_is_derived() {
-        let f = families(&testing::system().memory);
+        let f = families(&testing::system().memory.unwrap());
         assert_eq!(f.len(), 14);
         assert_eq!(sample(&f, "gomon_memory_used_bytes", &[]), 3_000.0);
         assert_eq!(sample(&f, "gomon_swap_used_bytes", &[]), 500.0);
@@ -60,8 +60,11 @@ mod tests {
 
     #[test]
     fn used_never_goes_negative() {
-        let m =
-            Memory { available_bytes: 9_000, swap_free_bytes: 5_000, ..testing::system().memory };
+        let m = Memory {
+            available_bytes: 9_000,
+            swap_free_bytes: 5_000,
+            ..testing::system().memory.unwrap()
+        };
         let f = families(&m);
         assert_eq!(sample(&f, "gomon_memory_used_bytes", &[]), 0.0);
         assert_eq!(sample(&f, "gomon_swap_used_bytes", &[]), 0.0);

@@ -52,7 +52,10 @@ impl Probe for CpuRatios {
         let system = gomon_probe::require_system(now)?;
         let sample = CpuSample::of(system);
         let mut out = cpu_families(self.previous.as_ref(), &sample);
-        out.extend(memory_families(&system.memory));
+        // `None` when the host could not read /proc/meminfo: no memory families.
+        if let Some(memory) = &system.memory {
+            out.extend(memory_families(memory));
+        }
         self.previous = Some(sample);
         Ok(out)
     }
@@ -63,7 +66,8 @@ gomon_probe::export_probe!(CpuRatios);
 /// The CPU times of one snapshot: the aggregate line and each CPU by id.
 #[derive(Debug, Clone, PartialEq)]
 struct CpuSample {
-    total: CpuTimes,
+    /// `None` when /proc/stat's aggregate line could not be read.
+    total: Option<CpuTimes>,
     cpus: Vec<(u32, CpuTimes)>,
 }
 
@@ -125,7 +129,8 @@ fn cpu_families(previous: Option<&CpuSample>, now: &CpuSample) -> Vec<MetricFami
         "gomon_system_cpu_utilisation_ratio",
         "Share of time all CPUs together were busy (not idle or waiting for I/O) since the last sample.",
     );
-    if let Some(ratio) = utilisation(&previous.total, &now.total) {
+    let total = previous.total.as_ref().zip(now.total.as_ref());
+    if let Some(ratio) = total.and_then(|(before, now)| utilisation(before, now)) {
         system.push(&[], ratio);
     }
     [per_cpu, system].into_iter().filter(|f| !f.series.is_empty()).collect()
@@ -173,7 +178,7 @@ mod tests {
             ..*t
         };
         System {
-            cpu_total: advance(&system.cpu_total, system.cpus.len() as f64),
+            cpu_total: system.cpu_total.as_ref().map(|t| advance(t, system.cpus.len() as f64)),
             cpus: system
                 .cpus
                 .iter()
@@ -276,15 +281,15 @@ mod tests {
     #[test]
     fn memory_and_swap_ratios() {
         // The fixture: 8000 total, 5000 available; 4000 swap, 3500 free.
-        let f = memory_families(&testing::system().memory);
+        let f = memory_families(&testing::system().memory.unwrap());
         assert_eq!(sample(&f, "gomon_memory_pressure_ratio", &[]), 0.375);
         assert_eq!(sample(&f, "gomon_swap_used_ratio", &[]), 0.125);
 
         let no_swap =
-            Memory { swap_total_bytes: 0, swap_free_bytes: 0, ..testing::system().memory };
+            Memory { swap_total_bytes: 0, swap_free_bytes: 0, ..testing::system().memory.unwrap() };
         assert_eq!(sample(&memory_families(&no_swap), "gomon_swap_used_ratio", &[]), 0.0);
 
-        let no_memory = Memory { total_bytes: 0, available_bytes: 0, ..testing::system().memory };
+        let no_memory = Memory { total_bytes: 0, available_bytes: 0, ..testing::system().memory.unwrap() };
         assert_eq!(testing::names(&memory_families(&no_memory)), ["gomon_swap_used_ratio"]);
     }
 

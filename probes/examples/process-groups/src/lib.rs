@@ -16,7 +16,7 @@
 //! gomon_group_cpu_seconds{group,mode}             counter  user and system CPU time (see below)
 //! gomon_group_resident_bytes{group}               gauge    sum of members' resident memory
 //! gomon_group_threads{group}                      gauge    sum of members' threads
-//! gomon_group_open_fds{group}                     gauge    sum of members' open descriptors
+//! gomon_group_open_fds{group}                     gauge    sum of members' open descriptors (known ones)
 //! gomon_group_oldest_start_time_seconds{group}    gauge    Unix start time of the oldest member
 //! ```
 //!
@@ -264,7 +264,7 @@ impl ProcessGroups {
             a.processes += 1;
             a.resident_bytes += p.resident_bytes;
             a.threads += u64::from(p.threads);
-            a.open_fds += u64::from(p.open_fds);
+            a.open_fds += u64::from(p.open_fds.unwrap_or(0));
             a.oldest_start_time_seconds = Some(
                 a.oldest_start_time_seconds
                     .map_or(p.start_time_seconds, |o| o.min(p.start_time_seconds)),

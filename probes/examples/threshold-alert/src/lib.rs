@@ -55,19 +55,19 @@ pub const METRICS: &[&str] = &[
 ];
 
 /// Reads the watched value from a system sample; `None` when the sample
-/// cannot give it (no memory reported).
+/// cannot give it (no memory reported, or the host could not read the file).
 fn read(metric: &str, s: &System) -> Option<f64> {
     let ratio = |part: u64, whole: u64| (whole > 0).then(|| part.min(whole) as f64 / whole as f64);
     match metric {
-        "load1" => Some(s.load.one_minute),
-        "load5" => Some(s.load.five_minutes),
-        "load15" => Some(s.load.fifteen_minutes),
+        "load1" => s.load.as_ref().map(|l| l.one_minute),
+        "load5" => s.load.as_ref().map(|l| l.five_minutes),
+        "load15" => s.load.as_ref().map(|l| l.fifteen_minutes),
         "memory_used_ratio" => {
-            let m = &s.memory;
+            let m = s.memory.as_ref()?;
             ratio(m.total_bytes.saturating_sub(m.available_bytes), m.total_bytes)
         }
         "swap_used_ratio" => {
-            let m = &s.memory;
+            let m = s.memory.as_ref()?;
             Some(
                 ratio(m.swap_total_bytes.saturating_sub(m.swap_free_bytes), m.swap_total_bytes)
                     .unwrap_or(0.0),
@@ -257,11 +257,16 @@ mod tests {
     #[test]
     fn swap_and_memory_edge_cases() {
         let mut system = testing::system();
-        system.memory.swap_total_bytes = 0;
-        system.memory.swap_free_bytes = 0;
+        let memory = system.memory.as_mut().unwrap();
+        memory.swap_total_bytes = 0;
+        memory.swap_free_bytes = 0;
         assert_eq!(read("swap_used_ratio", &system), Some(0.0));
-        system.memory.total_bytes = 0;
+        system.memory.as_mut().unwrap().total_bytes = 0;
         assert_eq!(read("memory_used_ratio", &system), None);
+        system.memory = None;
+        assert_eq!(read("swap_used_ratio", &system), None);
+        system.load = None;
+        assert_eq!(read("load1", &system), None);
         let alert = Alert { name: "m".into(), metric: "memory_used_ratio", above: -1.0 };
         assert!(alert.families(&system).is_empty());
     }
