@@ -31,7 +31,7 @@ use std::hint::black_box;
 use std::io::{Read, Write as _};
 use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,7 +48,7 @@ use gomon::runtime::{ProbeSet, RuntimeOptions};
 use gomon::sample::sockets::dns::{HostNames, ResolverConfig};
 use gomon::sample::sockets::netlink::{DiagSocket, Dump, Replies};
 use gomon::sample::sockets::{Discoverer, SocketConfig, SocketDiscovery};
-use gomon::sample::{SampleConfig, Sampler};
+use gomon::sample::{SampleConfig, Sampler, os};
 use gomon_sink_prometheus::{MetricFamily, Value};
 use load::{open_pairs, raise_nofile, spawn_sleepers};
 use proc_net::read_proc_net;
@@ -201,8 +201,8 @@ impl Gomon {
         if every_scan {
             sampler.set_process_full_read_every(1);
         }
-        // The collector reads the background discovery's latest result;
-        // with an interval of an hour that is the one made at start. The
+        // The collector asks discovery for connections at most an interval
+        // old; with an interval of an hour that is the one made here. The
         // discovery of each round is timed on `discoverer` instead.
         let sockets = SocketDiscovery::start(SocketConfig {
             proc_root: sample_config.proc_root.clone(),
@@ -210,11 +210,7 @@ impl Gomon {
             resolve_hosts: sample_config.resolve_hosts,
         })
         .expect("socket discovery");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while sockets.latest().attempts == 0 {
-            assert!(Instant::now() < deadline, "the first socket discovery did not finish");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        assert!(sockets.discover_now().error.is_none(), "the first socket discovery failed");
         let mut discoverer = Discoverer::new(sample_config.proc_root.clone());
         if sample_config.resolve_hosts {
             discoverer.set_host_names(HostNames::start(ResolverConfig::default()).ok());
@@ -297,6 +293,10 @@ struct Floor {
     mounts: Vec<std::ffi::CString>,
     buf: Vec<u8>,
     path: Vec<u8>,
+    /// getdents64 records, and the names listed (NUL-separated).
+    dirents: Vec<u8>,
+    pids: Vec<u8>,
+    fds: Vec<u8>,
     diag: RawDiag,
     files: usize,
     links: usize,
@@ -337,6 +337,9 @@ impl Floor {
             mounts,
             buf: vec![0; 1 << 16],
             path: Vec::with_capacity(64),
+            dirents: Vec::new(),
+            pids: Vec::new(),
+            fds: Vec::new(),
             diag: RawDiag::open(),
             files: 0,
             links: 0,
@@ -356,20 +359,25 @@ impl Floor {
             // SAFETY: mount is NUL-terminated; st is writable.
             black_box(unsafe { libc::statvfs(mount.as_ptr(), st.as_mut_ptr()) });
         }
-        for resource in [libc::RLIMIT_NOFILE, libc::RLIMIT_NPROC, libc::RLIMIT_AS] {
-            let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-            // SAFETY: limit is a valid rlimit to fill.
-            black_box(unsafe { libc::getrlimit(resource, &mut limit) });
+        for limit in [os::open_files_limit, os::processes_limit, os::address_space_limit] {
+            black_box(limit());
         }
-        // Every process: stat, status, io; then its descriptors.
-        let proc_dir = Dir::open(c"/proc").expect("/proc");
-        while let Some(name) = proc_dir.next_name() {
-            if !name.to_bytes().first().is_some_and(u8::is_ascii_digit) {
-                continue;
+        // Every process: stat, status, io; then its descriptors. Listed with
+        // the samplers' directory walker (getdents64, no parsing).
+        let proc_dir = os::open_dir(std::path::Path::new("/proc")).expect("/proc");
+        let mut pids = std::mem::take(&mut self.pids);
+        pids.clear();
+        os::for_each_entry(proc_dir.as_fd(), &mut self.dirents, |name| {
+            if name.to_bytes().first().is_some_and(u8::is_ascii_digit) {
+                pids.extend_from_slice(name.to_bytes_with_nul());
             }
-            // SAFETY: proc_dir's fd is open; name is NUL-terminated.
+        })
+        .expect("listing /proc");
+        for name in pids.split_inclusive(|&b| b == 0) {
+            let Ok(name) = CStr::from_bytes_with_nul(name) else { continue };
+            // SAFETY: proc_dir is open; name is NUL-terminated.
             let fd = unsafe {
-                libc::openat(proc_dir.fd(), name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+                libc::openat(proc_dir.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
             };
             if fd < 0 {
                 continue;
@@ -381,6 +389,7 @@ impl Floor {
             }
             links += self.walk_fds(&pid_dir);
         }
+        self.pids = pids;
         // getifaddrs, as discovery does to know local addresses.
         let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
         // SAFETY: list is a valid out-pointer, freed at once.
@@ -398,16 +407,28 @@ impl Floor {
     /// statx of paths (FIFOs), as the fd walk does. Returns the links read.
     fn walk_fds(&mut self, pid_dir: &OwnedFd) -> usize {
         // SAFETY: pid_dir is open; "fd" is NUL-terminated.
-        let fd = unsafe { libc::openat(pid_dir.as_raw_fd(), c"fd".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
-        let Some(fd_dir) = Dir::from_fd(fd) else { return 0 };
-        let mut links = 0;
-        while let Some(name) = fd_dir.next_name() {
-            if name.to_bytes().first() == Some(&b'.') {
-                continue;
+        let fd = unsafe {
+            libc::openat(pid_dir.as_raw_fd(), c"fd".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        };
+        if fd < 0 {
+            return 0;
+        }
+        // SAFETY: fd was just opened and is owned here.
+        let fd_dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut names = std::mem::take(&mut self.fds);
+        names.clear();
+        let _ = os::for_each_entry(fd_dir.as_fd(), &mut self.dirents, |name| {
+            if name.to_bytes().first() != Some(&b'.') {
+                names.extend_from_slice(name.to_bytes_with_nul());
             }
-            // SAFETY: fd_dir's fd is open; name NUL-terminated; buf writable for its length.
-            let n =
-                unsafe { libc::readlinkat(fd_dir.fd(), name.as_ptr(), self.buf.as_mut_ptr().cast(), self.buf.len()) };
+        });
+        let mut links = 0;
+        for name in names.split_inclusive(|&b| b == 0) {
+            let Ok(name) = CStr::from_bytes_with_nul(name) else { continue };
+            // SAFETY: fd_dir is open; name NUL-terminated; buf writable for its length.
+            let n = unsafe {
+                libc::readlinkat(fd_dir.as_raw_fd(), name.as_ptr(), self.buf.as_mut_ptr().cast(), self.buf.len())
+            };
             if n <= 0 {
                 continue;
             }
@@ -421,10 +442,10 @@ impl Floor {
                 read_file(pid_dir.as_raw_fd(), info, &mut self.buf);
             } else if link.first() == Some(&b'/') {
                 let mut stx = MaybeUninit::<libc::statx>::zeroed();
-                // SAFETY: fd_dir's fd is open, name NUL-terminated, stx writable.
+                // SAFETY: fd_dir is open, name NUL-terminated, stx writable.
                 black_box(unsafe {
                     libc::statx(
-                        fd_dir.fd(),
+                        fd_dir.as_raw_fd(),
                         name.as_ptr(),
                         libc::AT_STATX_DONT_SYNC,
                         libc::STATX_TYPE | libc::STATX_INO,
@@ -433,6 +454,7 @@ impl Floor {
                 });
             }
         }
+        self.fds = names;
         links
     }
 }
@@ -458,54 +480,6 @@ fn read_file(dir: libc::c_int, name: &CStr, buf: &mut [u8]) -> bool {
     // SAFETY: fd is ours and closed once.
     unsafe { libc::close(fd) };
     true
-}
-
-/// A directory stream (opendir/readdir).
-struct Dir(*mut libc::DIR);
-
-impl Dir {
-    fn open(path: &CStr) -> Option<Dir> {
-        // SAFETY: path is NUL-terminated.
-        let dir = unsafe { libc::opendir(path.as_ptr()) };
-        (!dir.is_null()).then_some(Dir(dir))
-    }
-
-    /// Takes ownership of an open directory descriptor (or fails on -1).
-    fn from_fd(fd: libc::c_int) -> Option<Dir> {
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: fd is an open directory descriptor; fdopendir takes it over.
-        let dir = unsafe { libc::fdopendir(fd) };
-        if dir.is_null() {
-            // SAFETY: fdopendir failed, so fd is still ours.
-            unsafe { libc::close(fd) };
-            return None;
-        }
-        Some(Dir(dir))
-    }
-
-    fn fd(&self) -> libc::c_int {
-        // SAFETY: self.0 is an open DIR.
-        unsafe { libc::dirfd(self.0) }
-    }
-
-    fn next_name(&self) -> Option<&CStr> {
-        // SAFETY: self.0 is an open DIR; the entry lives until the next readdir.
-        let entry = unsafe { libc::readdir(self.0) };
-        if entry.is_null() {
-            return None;
-        }
-        // SAFETY: d_name is NUL-terminated.
-        Some(unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) })
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        // SAFETY: self.0 is open and closed once.
-        unsafe { libc::closedir(self.0) };
-    }
 }
 
 /// The five sock_diag dumps as raw bytes: requests built once, replies

@@ -17,7 +17,6 @@
 //!
 //! Not a test: timings live in benches.
 
-use std::process::Child;
 use std::time::Instant;
 
 #[path = "support/load.rs"]

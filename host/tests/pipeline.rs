@@ -13,8 +13,9 @@ use gomon::sample::{FilesystemUsage, SampleConfig, Sampler};
 use gomon::snapshot;
 use gomon_sink_prometheus::{Format, MetricFamily, Value};
 
+/// The samplers' fixture tree (host/sample/tests/fixtures).
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample/tests/fixtures")
 }
 
 fn options(cache: Option<PathBuf>) -> RuntimeOptions {
@@ -28,11 +29,13 @@ fn options(cache: Option<PathBuf>) -> RuntimeOptions {
 
 /// A sampler over the fixture tree whose statfs answers a fixed size.
 fn fixture_sampler() -> Sampler {
-    let config = SampleConfig {
-        proc_root: fixtures().join("proc"),
-        sys_root: fixtures().join("sys"),
-        ..SampleConfig::default()
-    };
+    sampler_on(&fixtures())
+}
+
+/// A sampler over `<root>/proc` and `<root>/sys` whose statfs answers a fixed size.
+fn sampler_on(root: &Path) -> Sampler {
+    let config =
+        SampleConfig { proc_root: root.join("proc"), sys_root: root.join("sys"), ..SampleConfig::default() };
     let statfs = Arc::new(|_: &Path| {
         Ok(FilesystemUsage {
             size_bytes: 1 << 30,
@@ -65,7 +68,10 @@ fn scalar(families: &[MetricFamily], name: &str, labels: &[&str]) -> f64 {
 }
 
 fn measure_fixtures(probes: &mut ProbeSet) -> Vec<MetricFamily> {
-    let mut sampler = fixture_sampler();
+    measure(probes, fixture_sampler())
+}
+
+fn measure(probes: &mut ProbeSet, mut sampler: Sampler) -> Vec<MetricFamily> {
     let system = sampler.system().expect("fixture /proc samples");
     let filesystems = sampler.filesystems();
     let disks = sampler.disks().ok();
@@ -118,6 +124,66 @@ fn builtin_probes_derive_fixture_values() {
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains(&format!("gomon_memory_total_bytes {}\n", mem_total as u64)), "{text}");
     assert!(text.contains("# TYPE gomon_cpu_seconds_total counter"));
+}
+
+/// Copies a directory tree, keeping symbolic links as links.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// Every `(family, labels)` series of the families.
+fn series(families: &[MetricFamily]) -> std::collections::BTreeSet<(String, Vec<String>)> {
+    families.iter().flat_map(|f| f.samples.iter().map(|s| (f.name.clone(), s.label_values.clone()))).collect()
+}
+
+/// Through the real probes: without /proc/uptime only `gomon_uptime_seconds`
+/// goes; without a process's `status` only that process's status series go
+/// (the process probe still sees every process); every other series stays.
+#[test]
+fn a_missing_file_removes_only_the_series_it_feeds() {
+    let mut probes = ProbeSet::new(options(None)).unwrap();
+    assert!(probes.load_builtins().is_empty());
+    let intact = series(&measure_fixtures(&mut probes));
+
+    let tree = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("proc"), &tree.path().join("proc"));
+    copy_tree(&fixtures().join("sys"), &tree.path().join("sys"));
+    std::fs::remove_file(tree.path().join("proc/uptime")).unwrap();
+    std::fs::remove_file(tree.path().join("proc/4242/status")).unwrap();
+    let families = measure(&mut probes, sampler_on(tree.path()));
+    for p in probes.probes() {
+        assert!(p.stats.up, "probe {} failed: {:?}", p.name, p.stats.last_error);
+    }
+    let degraded = series(&families);
+    let gone: Vec<_> = intact.difference(&degraded).cloned().collect();
+    let came: Vec<_> = degraded.difference(&intact).cloned().collect();
+    assert!(came.is_empty(), "{came:?}");
+    let sleep = |name: &str, extra: &[&str]| {
+        let mut labels = vec!["4242".to_owned(), "sleep".to_owned()];
+        labels.extend(extra.iter().map(|s| (*s).to_owned()));
+        (name.to_owned(), labels)
+    };
+    let expected = vec![
+        sleep("gomon_process_context_switches", &["involuntary"]),
+        sleep("gomon_process_context_switches", &["voluntary"]),
+        sleep("gomon_process_peak_resident_bytes", &[]),
+        sleep("gomon_process_shared_bytes", &[]),
+        ("gomon_uptime_seconds".to_owned(), vec![]),
+    ];
+    assert_eq!(gone, expected);
+    assert!(intact.len() > 100, "{} series", intact.len());
 }
 
 #[test]

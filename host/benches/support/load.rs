@@ -73,29 +73,15 @@ pub fn open_pairs(pairs: usize) -> (TcpListener, Vec<TcpStream>) {
 
 /// The soft RLIMIT_NOFILE now.
 pub fn nofile_soft() -> usize {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: limit is a valid rlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return 1024;
-    }
-    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    let soft = gomon::sample::os::open_files_limit().soft;
+    soft.map_or(usize::MAX, |soft| usize::try_from(soft).unwrap_or(usize::MAX))
 }
 
-/// Raises the soft RLIMIT_NOFILE to at least `want` (up to the hard limit).
+/// Raises the soft RLIMIT_NOFILE to the hard limit (through the samplers'
+/// seam, as gomon's process reader does) and says when that is below `want`.
 pub fn raise_nofile(want: usize) {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: limit is a valid rlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return;
-    }
-    let want = want as libc::rlim_t;
-    if limit.rlim_cur >= want {
-        return;
-    }
-    limit.rlim_cur = want.min(limit.rlim_max);
-    // SAFETY: as above.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
-    if limit.rlim_cur < want {
-        eprintln!("RLIMIT_NOFILE hard limit {} is below the {want} descriptors wanted", limit.rlim_max);
+    let soft = gomon::sample::os::raise_open_files_limit();
+    if usize::try_from(soft).is_ok_and(|soft| soft < want) {
+        eprintln!("RLIMIT_NOFILE hard limit {soft} is below the {want} descriptors wanted");
     }
 }

@@ -115,11 +115,14 @@ mod tests {
 
     #[test]
     fn a_part_the_host_could_not_sample_loses_only_its_families() {
-        let all = testing::names(&families(&testing::system()));
+        let owned = |f: &[MetricFamily]| -> Vec<String> {
+            testing::names(f).into_iter().map(str::to_owned).collect()
+        };
+        let all = owned(&families(&testing::system()));
         let without = |change: fn(&mut System)| {
             let mut system = testing::system();
             change(&mut system);
-            let names = testing::names(&families(&system));
+            let names = owned(&families(&system));
             all.iter().filter(|n| !names.contains(n)).cloned().collect::<Vec<_>>()
         };
         assert_eq!(without(|s| s.uptime_seconds = None), ["gomon_uptime_seconds"]);

@@ -256,7 +256,7 @@ mod tests {
         assert!(cpu_families(Some(&same), &same).is_empty());
         // A reset (counters going back) is no sample either.
         let mut reset = same.clone();
-        reset.total = testing::cpu_times(0.0);
+        reset.total = Some(testing::cpu_times(0.0));
         reset.cpus[0].1 = testing::cpu_times(0.0);
         reset.cpus[1].1.user_seconds += 1.0;
         let f = cpu_families(Some(&same), &reset);

@@ -73,8 +73,8 @@ fn read(metric: &str, s: &System) -> Option<f64> {
                     .unwrap_or(0.0),
             )
         }
-        "procs_running" => Some(s.procs_running.into()),
-        "procs_blocked" => Some(s.procs_blocked.into()),
+        "procs_running" => s.procs_running.map(f64::from),
+        "procs_blocked" => s.procs_blocked.map(f64::from),
         "cpus" => Some(s.cpus.len() as f64),
         _ => None,
     }
