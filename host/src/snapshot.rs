@@ -98,7 +98,8 @@ fn system_record(s: model::System) -> wit::System {
             swap_cached_bytes,
         })
     });
-    let load = s.load.map(|l| mirror!(l => wit::Load { one_minute, five_minutes, fifteen_minutes, runnable, entities }));
+    let load =
+        s.load.map(|l| mirror!(l => wit::Load { one_minute, five_minutes, fifteen_minutes, runnable, entities }));
     let vm = s.vm.map(|v| {
         mirror!(v => wit::VmEvents {
             page_faults, major_page_faults, pages_swapped_in, pages_swapped_out, paged_in_bytes,

@@ -34,8 +34,7 @@ fn fixture_sampler() -> Sampler {
 
 /// A sampler over `<root>/proc` and `<root>/sys` whose statfs answers a fixed size.
 fn sampler_on(root: &Path) -> Sampler {
-    let config =
-        SampleConfig { proc_root: root.join("proc"), sys_root: root.join("sys"), ..SampleConfig::default() };
+    let config = SampleConfig { proc_root: root.join("proc"), sys_root: root.join("sys"), ..SampleConfig::default() };
     let statfs = Arc::new(|_: &Path| {
         Ok(FilesystemUsage {
             size_bytes: 1 << 30,

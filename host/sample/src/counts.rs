@@ -202,8 +202,8 @@ pub fn file_label(path: &Path, proc_root: &Path, sys_root: &Path) -> String {
     let mut label = String::from(base);
     let mut numbers = 0;
     for (i, part) in parts.iter().enumerate() {
-        let device = base == "/sys"
-            && ((i == 2 && parts[0] == "class" && parts[1] == "net") || (i == 1 && parts[0] == "block"));
+        let device =
+            base == "/sys" && ((i == 2 && parts[0] == "class" && parts[1] == "net") || (i == 1 && parts[0] == "block"));
         label.push('/');
         if device {
             label.push_str("<device>");
@@ -232,7 +232,10 @@ mod tests {
         assert_eq!(label("/host/proc/4242/status"), "/proc/<pid>/status");
         assert_eq!(label("/host/proc/4242/fd/17"), "/proc/<pid>/fd/<n>");
         assert_eq!(label("/host/proc/self/mountinfo"), "/proc/self/mountinfo");
-        assert_eq!(label("/host/sys/class/net/veth1a2b/statistics/rx_bytes"), "/sys/class/net/<device>/statistics/rx_bytes");
+        assert_eq!(
+            label("/host/sys/class/net/veth1a2b/statistics/rx_bytes"),
+            "/sys/class/net/<device>/statistics/rx_bytes"
+        );
         assert_eq!(label("/host/sys/class/net/eth0/mtu"), "/sys/class/net/<device>/mtu");
         assert_eq!(label("/host/sys/block/sda/stat"), "/sys/block/<device>/stat");
         assert_eq!(label("/elsewhere/x"), "/elsewhere/x");

@@ -92,7 +92,9 @@ impl SampleError {
             SampleError::Parse { file, line, reason } => {
                 SampleError::Parse { file: file.clone(), line: *line, reason: reason.clone() }
             }
-            SampleError::Mismatch { file, reason } => SampleError::Mismatch { file: file.clone(), reason: reason.clone() },
+            SampleError::Mismatch { file, reason } => {
+                SampleError::Mismatch { file: file.clone(), reason: reason.clone() }
+            }
             SampleError::Syscall { call, source } => SampleError::Syscall { call, source: io(source) },
         }
     }

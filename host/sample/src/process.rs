@@ -501,9 +501,7 @@ impl ProcessReader {
         problems: &mut Vec<SampleError>,
     ) -> Option<u32> {
         let counted = self.count_fds(root, path);
-        counted
-            .map_err(|source| problems.push(SampleError::Read { file: self.path(pid, "fd"), source }))
-            .ok()
+        counted.map_err(|source| problems.push(SampleError::Read { file: self.path(pid, "fd"), source })).ok()
     }
 
     fn count_fds(&mut self, root: BorrowedFd<'_>, path: &mut PidPath) -> stdio::Result<u32> {

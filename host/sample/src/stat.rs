@@ -281,8 +281,11 @@ mod tests {
         assert_eq!(lines.skipped.len(), 1);
         assert_eq!(lines.skipped[0].line, 3);
         assert!(lines.boot_time_seconds.is_some());
-        let lines = parse_stat_lines("cpu 1 2 3 4\ncpu0 1 2 3 4\ncpuX 1 2\nctxt many\nbtime 7\nprocs_running 9999999999\n", 1.0)
-            .unwrap();
+        let lines = parse_stat_lines(
+            "cpu 1 2 3 4\ncpu0 1 2 3 4\ncpuX 1 2\nctxt many\nbtime 7\nprocs_running 9999999999\n",
+            1.0,
+        )
+        .unwrap();
         assert_eq!(lines.cpu_total.map(|t| t.idle_seconds), Some(4.0));
         assert_eq!(lines.cpus.len(), 1);
         assert_eq!((lines.context_switches, lines.boot_time_seconds, lines.procs_running), (None, Some(7.0), None));

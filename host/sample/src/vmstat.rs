@@ -48,7 +48,9 @@ pub fn parse_vmstat(text: &str) -> Result<VmEvents, ParseError> {
 
 /// KiB → bytes; an overflow is an error.
 fn kib(value: u64, line: usize, key: &str) -> Result<u64, ParseError> {
-    value.checked_mul(1024).ok_or_else(|| ParseError::at(line, format!("{key}: {value} KiB overflows 64 bits as bytes")))
+    value
+        .checked_mul(1024)
+        .ok_or_else(|| ParseError::at(line, format!("{key}: {value} KiB overflows 64 bits as bytes")))
 }
 
 #[cfg(test)]

@@ -18,7 +18,13 @@ fn fixtures() -> PathBuf {
 /// A statfs that answers without touching anything.
 fn fake_statfs() -> StatfsFn {
     Arc::new(|_: &Path| {
-        Ok(FilesystemUsage { size_bytes: 1 << 30, free_bytes: 1 << 29, available_bytes: 1 << 28, files: 10, files_free: 5 })
+        Ok(FilesystemUsage {
+            size_bytes: 1 << 30,
+            free_bytes: 1 << 29,
+            available_bytes: 1 << 28,
+            files: 10,
+            files_free: 5,
+        })
     })
 }
 
@@ -433,7 +439,8 @@ fn a_process_with_a_bad_io_or_fd_loses_only_those() {
             ..before
         }
     );
-    let mine: Vec<_> = counts(&sampler).into_iter().filter(|c| c.1 != "/proc/<pid>/io" || c.2 != ErrorKind::Missing).collect();
+    let mine: Vec<_> =
+        counts(&sampler).into_iter().filter(|c| c.1 != "/proc/<pid>/io" || c.2 != ErrorKind::Missing).collect();
     assert!(mine.contains(&count("process", "/proc/<pid>/io", ErrorKind::Malformed, 1)), "{mine:?}");
     // The fixture's zombie 4300 has no fd directory either: two processes.
     assert!(mine.contains(&count("process", "/proc/<pid>/fd", ErrorKind::Missing, 2)), "{mine:?}");

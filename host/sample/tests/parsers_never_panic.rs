@@ -490,7 +490,16 @@ fn message(kind: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
 
 /// struct inet_diag_msg (72 bytes), written by hand from linux/inet_diag.h.
 #[allow(clippy::too_many_arguments)]
-fn inet_diag_msg(v6: bool, state: u8, sport: u16, dport: u16, src: [u8; 16], dst: [u8; 16], uid: u32, inode: u32) -> Vec<u8> {
+fn inet_diag_msg(
+    v6: bool,
+    state: u8,
+    sport: u16,
+    dport: u16,
+    src: [u8; 16],
+    dst: [u8; 16],
+    uid: u32,
+    inode: u32,
+) -> Vec<u8> {
     let mut p = vec![if v6 { 10 } else { 2 }, state, 0, 0];
     p.extend_from_slice(&sport.to_be_bytes());
     p.extend_from_slice(&dport.to_be_bytes());

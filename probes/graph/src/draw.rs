@@ -202,7 +202,10 @@ impl<'t, 'a> Drawing<'t, 'a> {
                     seconds(p.system_seconds)
                 ),
             ),
-            ("open files".to_owned(), p.open_fds.map_or_else(|| "unknown".to_owned(), |n| n.to_string())),
+            (
+                "open files".to_owned(),
+                p.open_fds.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+            ),
             ("uid".to_owned(), p.uid.map_or_else(|| "unknown".to_owned(), |uid| uid.to_string())),
             ("session".to_owned(), p.session.to_string()),
         ];

@@ -296,7 +296,11 @@ fn values_the_host_could_not_read_have_no_series() {
     }
     assert_eq!(pids("gomon_process_context_switches"), ["4", "4"]);
     // What stat gives is there for both.
-    for name in ["gomon_process_resident_bytes", "gomon_process_threads", "gomon_process_start_time_seconds"] {
+    for name in [
+        "gomon_process_resident_bytes",
+        "gomon_process_threads",
+        "gomon_process_start_time_seconds",
+    ] {
         assert_eq!(pids(name), ["3", "4"], "{name}");
     }
     assert_eq!(sample(&f, "gomon_processes", &[]), 2.0);

@@ -8,7 +8,9 @@ pub fn families(s: &System) -> Vec<MetricFamily> {
     let mut load = Family::gauge("gomon_load_average", "Run-queue length averaged over a window.")
         .labels(&["window"]);
     if let Some(l) = &s.load {
-        load.push(&["1m"], l.one_minute).push(&["5m"], l.five_minutes).push(&["15m"], l.fifteen_minutes);
+        load.push(&["1m"], l.one_minute)
+            .push(&["5m"], l.five_minutes)
+            .push(&["15m"], l.fifteen_minutes);
     }
     let mut info = Family::gauge("gomon_host_info", "Host facts as labels; the value is 1.")
         .labels(&["hostname", "kernel_release"]);
@@ -41,11 +43,31 @@ pub fn families(s: &System) -> Vec<MetricFamily> {
         ("gomon_forks", "Processes and threads created since boot.", s.forks),
         ("gomon_interrupts", "Interrupts serviced since boot.", s.interrupts),
         ("gomon_vm_page_faults", "Page faults since boot.", vm.map(|v| v.page_faults)),
-        ("gomon_vm_major_page_faults", "Page faults that needed I/O.", vm.map(|v| v.major_page_faults)),
-        ("gomon_vm_pages_swapped_in", "Pages swapped in since boot.", vm.map(|v| v.pages_swapped_in)),
-        ("gomon_vm_pages_swapped_out", "Pages swapped out since boot.", vm.map(|v| v.pages_swapped_out)),
-        ("gomon_vm_paged_in_bytes", "Bytes paged in from disk since boot.", vm.map(|v| v.paged_in_bytes)),
-        ("gomon_vm_paged_out_bytes", "Bytes paged out to disk since boot.", vm.map(|v| v.paged_out_bytes)),
+        (
+            "gomon_vm_major_page_faults",
+            "Page faults that needed I/O.",
+            vm.map(|v| v.major_page_faults),
+        ),
+        (
+            "gomon_vm_pages_swapped_in",
+            "Pages swapped in since boot.",
+            vm.map(|v| v.pages_swapped_in),
+        ),
+        (
+            "gomon_vm_pages_swapped_out",
+            "Pages swapped out since boot.",
+            vm.map(|v| v.pages_swapped_out),
+        ),
+        (
+            "gomon_vm_paged_in_bytes",
+            "Bytes paged in from disk since boot.",
+            vm.map(|v| v.paged_in_bytes),
+        ),
+        (
+            "gomon_vm_paged_out_bytes",
+            "Bytes paged out to disk since boot.",
+            vm.map(|v| v.paged_out_bytes),
+        ),
         ("gomon_vm_oom_kills", "Processes killed by the OOM killer.", vm.map(|v| v.oom_kills)),
     ];
     out.extend(

@@ -128,18 +128,32 @@ mod tests {
         assert_eq!(without(|s| s.uptime_seconds = None), ["gomon_uptime_seconds"]);
         assert_eq!(without(|s| s.load = None), ["gomon_load_average", "gomon_scheduling_entities"]);
         assert_eq!(without(|s| s.memory = None).len(), 14);
-        assert!(without(|s| s.memory = None).iter().all(|n| n.starts_with("gomon_memory_") || n.starts_with("gomon_swap_")));
+        assert!(
+            without(|s| s.memory = None)
+                .iter()
+                .all(|n| n.starts_with("gomon_memory_") || n.starts_with("gomon_swap_"))
+        );
         assert_eq!(without(|s| s.vm = None).len(), 7);
         assert_eq!(without(|s| s.limits.file_max = None), ["gomon_file_descriptors_maximum"]);
         assert_eq!(without(|s| s.context_switches = None), ["gomon_context_switches"]);
-        assert_eq!(without(|s| s.hostname = None), Vec::<String>::new(), "host_info keeps the release");
+        assert_eq!(
+            without(|s| s.hostname = None),
+            Vec::<String>::new(),
+            "host_info keeps the release"
+        );
         assert_eq!(
             without(|s| {
                 s.cpu_total = None;
                 s.cpus.clear();
                 s.boot_time_seconds = None;
             }),
-            ["gomon_cpu_seconds", "gomon_cpu_guest_seconds", "gomon_system_cpu_seconds", "gomon_cpus", "gomon_boot_time_seconds"]
+            [
+                "gomon_cpu_seconds",
+                "gomon_cpu_guest_seconds",
+                "gomon_system_cpu_seconds",
+                "gomon_cpus",
+                "gomon_boot_time_seconds"
+            ]
         );
         let f = families(&System { hostname: None, ..testing::system() });
         assert_eq!(testing::sample(&f, "gomon_host_info", &["", "6.1.0-test"]), 1.0);

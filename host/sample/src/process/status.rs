@@ -155,7 +155,8 @@ mod tests {
         assert_eq!(e.line, 1);
         assert!(parse_pid_status(b"Gid:\t0\t0\t0\t0\n").unwrap_err().reason.contains("Uid"));
         assert!(parse_pid_status(b"Uid:\t0\t0\t0\t0\n").unwrap_err().reason.contains("Gid"));
-        let big = b"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nRssFile:\t18014398509481983 kB\nRssShmem:\t18014398509481983 kB\n";
+        let big =
+            b"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nRssFile:\t18014398509481983 kB\nRssShmem:\t18014398509481983 kB\n";
         assert!(parse_pid_status(big).unwrap_err().reason.contains("overflows"));
         assert!(parse_pid_status(b"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmHWM:\t18014398509481984 kB\n").is_err());
         let e = parse_pid_status(b"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nvoluntary_ctxt_switches:\tmany\n").unwrap_err();

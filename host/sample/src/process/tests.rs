@@ -226,12 +226,8 @@ fn broken_files_are_warnings_naming_the_file() {
     assert_eq!(sample.processes.iter().map(|p| p.pid).collect::<Vec<_>>(), [2, 4242, 4300, 4400]);
     assert_eq!((sample.vanished, sample.failed), (1, 1));
     assert_eq!(sample.processes[1].read_chars, None);
-    let warnings: Vec<String> = sampler
-        .take_warnings()
-        .iter()
-        .map(SampleError::to_string)
-        .filter(|w| !w.contains("4300/"))
-        .collect();
+    let warnings: Vec<String> =
+        sampler.take_warnings().iter().map(SampleError::to_string).filter(|w| !w.contains("4300/")).collect();
     assert_eq!(
         warnings,
         [

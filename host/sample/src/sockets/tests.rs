@@ -432,7 +432,8 @@ fn wait_for(what: &str, condition: impl Fn() -> bool) {
 fn get_runs_a_discovery_only_when_the_last_is_too_old() {
     let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (started, _starts) = std::sync::mpsc::channel();
-    let discovery = SocketDiscovery::with_discover(Duration::from_secs(3600), counting_discovery(runs.clone(), started, None));
+    let discovery =
+        SocketDiscovery::with_discover(Duration::from_secs(3600), counting_discovery(runs.clone(), started, None));
     let count = || runs.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(discovery.latest().attempts, 0, "nothing runs before it is asked");
     assert_eq!(count(), 0);

@@ -289,7 +289,8 @@ mod tests {
             Memory { swap_total_bytes: 0, swap_free_bytes: 0, ..testing::system().memory.unwrap() };
         assert_eq!(sample(&memory_families(&no_swap), "gomon_swap_used_ratio", &[]), 0.0);
 
-        let no_memory = Memory { total_bytes: 0, available_bytes: 0, ..testing::system().memory.unwrap() };
+        let no_memory =
+            Memory { total_bytes: 0, available_bytes: 0, ..testing::system().memory.unwrap() };
         assert_eq!(testing::names(&memory_families(&no_memory)), ["gomon_swap_used_ratio"]);
     }
 
