@@ -16,7 +16,6 @@
 //! | unix | `unix_diag_req` (all states, `UDIAG_SHOW_NAME \| UDIAG_SHOW_PEER`) | `unix_diag_msg`: type, state, inode; `UNIX_DIAG_NAME`, `UNIX_DIAG_PEER` |
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
@@ -353,20 +352,10 @@ impl DiagSocket {
     }
 }
 
+/// SO_RCVTIMEO, through the samplers' syscall seam (rustix).
 fn set_recv_timeout(socket: &Socket, timeout: Duration) -> io::Result<()> {
-    let tv = libc::timeval { tv_sec: timeout.as_secs() as libc::time_t, tv_usec: 0 };
-    // SAFETY: the fd is open for the socket's life; tv is a valid timeval of
-    // the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    rustix::net::sockopt::set_socket_timeout(socket, rustix::net::sockopt::Timeout::Recv, Some(timeout))?;
+    Ok(())
 }
 
 #[cfg(test)]
