@@ -57,7 +57,7 @@ def check(path: Path, digest: str) -> None:
     actual = hashlib.sha256(original).hexdigest()
     if actual != digest:
         raise Drift(
-            f"{path.relative_to(REPO_ROOT)} below its header has sha256 {actual}, but host/proto/README.md "
+            f"{path} below its header has sha256 {actual}, but host/proto/README.md "
             f"records the upstream original as {digest}: the vendored file drifted (or was refreshed "
             f"without recording the new digest)")
 
