@@ -188,16 +188,22 @@ fn random_batch(rng: &mut fastrand::Rng) -> (Batch, Vec<(String, u64, String, Ve
     let mut batch = Batch::new();
     let mut expected = Vec::new();
     for _ in 0..rng.usize(1..5) {
-        let pairs: Vec<(&str, &str)> =
-            NAMES.iter().filter(|_| rng.bool()).map(|&n| (n, VALUES[rng.usize(..VALUES.len())])).collect();
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for &name in &NAMES {
+            if rng.bool() {
+                pairs.push((name, VALUES[rng.usize(..VALUES.len())]));
+            }
+        }
         let Ok(labels) = Labels::new(pairs) else { continue };
         for _ in 0..rng.usize(1..6) {
             // Times across the whole u64 range, and some equal ones.
             let time = if rng.bool() { rng.u64(..) } else { rng.u64(0..3) };
             let mut entry = Entry::new(time, text(rng));
             // Distinct names: a JSON object cannot carry one name twice.
-            for name in NAMES.iter().filter(|_| rng.u8(..4) == 0) {
-                entry = entry.with_metadata(*name, text(rng));
+            for &name in &NAMES {
+                if rng.u8(..4) == 0 {
+                    entry = entry.with_metadata(name, text(rng));
+                }
             }
             expected.push((labels.selector(), entry.time_nanos, entry.line.clone(), entry.metadata.clone()));
             batch.add(&labels, entry);
