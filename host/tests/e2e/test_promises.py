@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import signal
 import socket
 import ssl
 import stat
@@ -197,3 +198,84 @@ def test_reverse_dns_names_a_remote_host_in_the_graph(gomon_factory, tmp_path, n
         wait_until(lambda: samples_total(silent) >= seen + 2, 30, "two more samples", describe=silent.describe)
         unnamed = host_node(silent, remote.address)
         assert unnamed is not None and unnamed["title"] == remote.address, unnamed
+
+
+# --------------------------------------------------------------------------- shutdown drains in-flight requests
+
+# A `dot` that says it started, then waits for the test's word before running the real one:
+# a /gomon/svg request can be held in flight for as long as the test needs.
+HELD_DOT = """#!/bin/sh
+touch "{started}"
+while [ ! -e "{release}" ]; do sleep 0.02; done
+exec "{dot}" "$@"
+"""
+
+
+def shutting_down(g: GomonProcess) -> bool:
+    return "Shutting down." in g.stderr_text()
+
+
+def test_sigterm_lets_an_in_flight_request_finish(gomon_factory, tmp_path):
+    """Order of events: the request is inside `dot` -> SIGTERM -> gomon says it is shutting
+    down -> the test lets `dot` finish -> the response arrives whole, drawn by `dot` -> gomon
+    exits 0. A gomon that did not drain would be gone before the response."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    started, release = tmp_path / "dot-started", tmp_path / "dot-release"
+    fake = bin_dir / "dot"
+    fake.write_text(HELD_DOT.format(started=started, release=release, dot=require_tool("dot")))
+    fake.chmod(0o755)
+    env_path = f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    old = os.environ["PATH"]
+    os.environ["PATH"] = env_path  # gomon inherits it: its `dot` is the held one
+    try:
+        g = gomon_factory(workdir=tmp_path / "g")
+    finally:
+        os.environ["PATH"] = old
+
+    answer: dict = {}
+
+    def request():
+        try:
+            r = g.session.get(g.url("/gomon/svg"), timeout=60)
+            answer["response"] = (r.status_code, r.text)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            answer["error"] = repr(exc)
+
+    client = threading.Thread(target=request)
+    client.start()
+    try:
+        wait_until(started.exists, 30, "the /gomon/svg request to reach dot", describe=g.describe)
+        g.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: shutting_down(g), 30, "gomon to start shutting down", describe=g.describe)
+        assert g.alive(), f"gomon exited with a request in flight\n{g.describe()}"
+    finally:
+        release.touch()
+        client.join(timeout=60)
+    assert "response" in answer, f"the in-flight request failed: {answer.get('error')}\n{g.describe()}"
+    status, body = answer["response"]
+    assert status == 200 and body.lstrip().startswith("<svg") and 'class="graph gomon"' in body, (status, body[:300])
+    assert g.stop() == 0, g.describe()
+
+
+def test_a_request_that_never_completes_does_not_hold_shutdown(gomon_factory, tmp_path):
+    """A client that sends half a request and waits: gomon drains it for at most its bound
+    (5 s) and exits 0 well before the 30 s header timeout would have closed it."""
+    g = gomon_factory(workdir=tmp_path / "g")
+    raw = socket.create_connection(("127.0.0.1", g.port), timeout=60)
+    ctx = ssl.create_default_context(cafile=str(g.cert))
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        g.proc.send_signal(signal.SIGTERM)
+        try:
+            code = g.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"gomon still running 20 s after SIGTERM: a half request holds it\n{g.describe()}")
+        assert code == 0, g.describe()
+        # The request was still unfinished when gomon left: the connection is closed under it.
+        try:
+            rest = s.recv(100)
+        except (OSError, ssl.SSLError):
+            rest = b""
+        assert rest == b"", f"gomon answered a request it never fully received: {rest!r}"
+    g.stop()
