@@ -16,6 +16,7 @@ Orders of events are asserted, never durations.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import os
 import shutil
@@ -28,11 +29,89 @@ import sys
 import tempfile
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from e2e_helpers import GomonProcess, Scrape, require_tool, wait_until
+
+# --------------------------------------------------------------------------- stale scrapes
+
+STALE_INTERVAL = 3.0  # seconds; a sample is stale after 1.5 of them
+
+
+def sample_counts(body: str) -> dict[str, float]:
+    """gomon_samples_total by trigger."""
+    return {labels["trigger"]: v for labels, v in Scrape.parse(body).series("gomon_samples_total")}
+
+
+def test_stale_scrapes_wait_for_one_fresh_sample(gomon_factory, tmp_path):
+    """gomon is frozen (SIGSTOP) for two intervals with N scrapes sent to it on open
+    connections, then let go: the sample it holds is older than 1.5 intervals. Every scrape
+    gets the same new sample, never the stale one and never N different ones; the N stale
+    scrapes cause at most one on-demand cycle, counted under trigger="scrape".
+
+    Which cycle serves them is a race gomon cannot avoid: its interval tick fell due during the
+    freeze too, so the new sample is counted under "scrape" (the scrapes asked first) or under
+    "interval" (the tick came first and the scrapes, asking during that cycle, waited for it;
+    today their request still runs one "scrape" cycle right after it)."""
+    n = 6
+    g = gomon_factory(interval=f"{STALE_INTERVAL:g}s", workdir=tmp_path / "g")
+    ctx = ssl.create_default_context(cafile=str(g.cert))
+    conns = []
+    for _ in range(n):  # connected and past TLS now: while frozen, gomon could not accept them
+        c = http.client.HTTPSConnection("127.0.0.1", g.port, context=ctx, timeout=60)
+        c.request("GET", "/metrics")
+        c.getresponse().read()
+        conns.append(c)
+    before = sample_counts(g.get("/metrics").text)
+
+    g.proc.send_signal(signal.SIGSTOP)
+    try:
+        frozen_at = time.monotonic()
+        for c in conns:
+            c.request("GET", "/metrics")  # sent; gomon reads them when it runs again
+        # Not a sleep for luck: the condition is "two intervals have passed", on this clock.
+        while time.monotonic() - frozen_at < 2 * STALE_INTERVAL:
+            time.sleep(2 * STALE_INTERVAL - (time.monotonic() - frozen_at))
+    finally:
+        g.proc.send_signal(signal.SIGCONT)
+
+    answers: list = [None] * n
+
+    def read(k: int) -> None:
+        r = conns[k].getresponse()
+        answers[k] = (r.status, r.read().decode())
+
+    threads = [threading.Thread(target=read, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert all(a is not None and a[0] == 200 for a in answers), f"stale scrapes failed: {answers}\n{g.describe()}"
+    counts = [sample_counts(body) for _, body in answers]
+    assert all(c == counts[0] for c in counts), f"the {n} stale scrapes got different samples: {counts}"
+    served = counts[0]
+    assert sum(served.values()) > sum(before.values()), (
+        f"the stale scrapes were answered with the sample from before the freeze: {before} -> {served}")
+
+    # After the next regular tick any cycle the scrapes caused has run (it runs right after
+    # the one that served them).
+    def after_next_tick():
+        c = sample_counts(g.get("/metrics").text)
+        return c if c["interval"] > served["interval"] else None
+
+    after = wait_until(after_next_tick, 30, "the next interval tick", describe=g.describe)
+    on_demand = after["scrape"] - before["scrape"]
+    assert on_demand <= 1, (
+        f"{n} concurrent stale scrapes caused {on_demand} on-demand cycles (never more than one): "
+        f"before {before}, served {served}, after {after}")
+    assert on_demand == 1 or served["interval"] > before["interval"], (
+        f"the stale scrapes were served by no cycle of theirs and no tick: before {before}, served {served}")
+    for c in conns:
+        c.close()
+
 
 # --------------------------------------------------------------------------- the state directory
 
