@@ -234,7 +234,8 @@ fn generated_batches_decode_independently_to_what_went_in() {
                 }
                 m
             };
-            let mut want: Vec<_> = expected.iter().map(|(s, t, l, m)| (s.clone(), *t, l.clone(), norm(m.clone()))).collect();
+            let mut want: Vec<_> =
+                expected.iter().map(|(s, t, l, m)| (s.clone(), *t, l.clone(), norm(m.clone()))).collect();
             want.sort();
             let body = format.encode(&batch);
             let (streams, _) = common::receiver::decode(Some(format.content_type()), format.content_encoding(), &body)

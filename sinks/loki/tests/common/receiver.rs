@@ -273,9 +273,11 @@ pub fn decode(content_type: Option<&str>, encoding: Option<&str>, body: &[u8]) -
             for s in push.streams {
                 let mut got = Vec::with_capacity(s.entries.len());
                 for e in s.entries {
-                    let ts = e.timestamp.ok_or_else(|| format!("protobuf: an entry of {} has no timestamp", s.labels))?;
-                    let time_nanos =
-                        ts.unix_nanos().ok_or_else(|| format!("protobuf: timestamp {ts:?} is before 1970 or too late"))?;
+                    let ts =
+                        e.timestamp.ok_or_else(|| format!("protobuf: an entry of {} has no timestamp", s.labels))?;
+                    let time_nanos = ts
+                        .unix_nanos()
+                        .ok_or_else(|| format!("protobuf: timestamp {ts:?} is before 1970 or too late"))?;
                     got.push(Got { time_nanos, line: e.line, metadata: e.metadata, received_nanos: now });
                 }
                 streams.push((s.labels, got));
