@@ -41,6 +41,18 @@ from e2e_helpers import GomonProcess, Scrape, require_tool, wait_until
 STALE_INTERVAL = 3.0  # seconds; a sample is stale after 1.5 of them
 
 
+def all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of `pid` is in state T (stopped), per /proc/<pid>/task/*/stat."""
+    states = []
+    for stat_file in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            text = stat_file.read_text()
+        except FileNotFoundError:
+            continue  # a thread that ended
+        states.append(text[text.rindex(")") + 2])  # field 3, state, after the last ')'
+    return bool(states) and all(state in "Tt" for state in states)
+
+
 def sample_counts(body: str) -> dict[str, float]:
     """gomon_samples_total by trigger."""
     return {labels["trigger"]: v for labels, v in Scrape.parse(body).series("gomon_samples_total")}
@@ -69,6 +81,9 @@ def test_stale_scrapes_wait_for_one_fresh_sample(gomon_factory, tmp_path):
 
     g.proc.send_signal(signal.SIGSTOP)
     try:
+        # Every thread stopped before the scrapes go out (a stop signal takes effect
+        # asynchronously), so none of them can be answered before the sample is stale.
+        wait_until(lambda: all_threads_stopped(g.pid), 30, "gomon's threads to stop", interval=0.01)
         frozen_at = time.monotonic()
         for c in conns:
             c.request("GET", "/metrics")  # sent; gomon reads them when it runs again
