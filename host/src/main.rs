@@ -180,7 +180,7 @@ fn main() -> ExitCode {
     match gomon::plugin::requested() {
         Ok(false) => {}
         Ok(true) => {
-            let result = gomon::plugin::config_from_env().and_then(|c| gomon::plugin::run(c, cmd::run::load_probes));
+            let result = gomon::plugin::config_from_env().and_then(gomon::plugin::run);
             return match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
