@@ -183,8 +183,11 @@ fn text(rng: &mut fastrand::Rng) -> String {
     (0..rng.usize(0..5)).map(|_| PIECES[rng.usize(..PIECES.len())]).collect()
 }
 
-/// A random sorted batch and what it holds: (selector, time, line, metadata) per entry.
-fn random_batch(rng: &mut fastrand::Rng) -> (Batch, Vec<(String, u64, String, Vec<(String, String)>)>) {
+/// One entry as put in or decoded: (stream selector, time, line, metadata).
+type Row = (String, u64, String, Vec<(String, String)>);
+
+/// A random sorted batch and what it holds, one row per entry.
+fn random_batch(rng: &mut fastrand::Rng) -> (Batch, Vec<Row>) {
     let mut batch = Batch::new();
     let mut expected = Vec::new();
     for _ in 0..rng.usize(1..5) {
