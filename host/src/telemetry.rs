@@ -79,9 +79,9 @@ pub fn process_families() -> Vec<MetricFamily> {
         start.push(&[], boot + stat.starttime as f64 / ticks);
         out.push(start);
     }
-    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+    if let Some(fds) = open_fds() {
         let mut open = MetricFamily::gauge("process_open_fds", "Open file descriptors of the gomon process.");
-        open.push(&[], fds.count() as f64);
+        open.push(&[], fds as f64);
         out.push(open);
     }
     let limit = crate::sample::os::open_files_limit();
@@ -117,6 +117,22 @@ impl SelfStat {
             rss_pages: field(24)?, // /proc/self/stat (24) rss, pages
         })
     }
+}
+
+/// Entries of /proc/self/fd (the descriptor of the listing itself left out),
+/// through the samplers' directory walker.
+fn open_fds() -> Option<usize> {
+    use crate::sample::os;
+    let dir = os::open_dir(std::path::Path::new("/proc/self/fd")).ok()?;
+    let mut n = 0usize;
+    os::for_each_entry(std::os::fd::AsFd::as_fd(&dir), &mut Vec::new(), |name| {
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            n += 1;
+        }
+    })
+    .ok()?;
+    // The listing's own descriptor is one of them.
+    Some(n.saturating_sub(1))
 }
 
 fn boot_time() -> Option<f64> {
