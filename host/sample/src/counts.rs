@@ -240,4 +240,26 @@ mod tests {
         assert_eq!(label("/host/sys/block/sda/stat"), "/sys/block/<device>/stat");
         assert_eq!(label("/elsewhere/x"), "/elsewhere/x");
     }
+
+    /// Whatever fails, the key set stays bounded: past MAX_KEYS distinct
+    /// keys, further ones count under `<other>`; pids never reach a label.
+    #[test]
+    fn keys_are_capped() {
+        let mut counter = ErrorCounter::new(Path::new("/proc"), Path::new("/sys"));
+        let missing =
+            |file: String| SampleError::Read { file: file.into(), source: std::io::Error::from_raw_os_error(2) };
+        for pid in 0..10_000 {
+            counter.record("process", missing(format!("/proc/{pid}/status")));
+        }
+        assert_eq!(counter.counts().len(), 1);
+        assert_eq!(counter.counts()[0].count, 10_000);
+        for i in 0..2 * MAX_KEYS {
+            counter.record("system", missing(format!("/elsewhere/file-{i}")));
+        }
+        let counts = counter.counts();
+        assert_eq!(counts.len(), MAX_KEYS + 1);
+        let other = counts.iter().find(|c| c.file == "<other>").unwrap();
+        assert_eq!((other.collector, other.kind, other.count), ("system", ErrorKind::Missing, MAX_KEYS as u64 + 1));
+        assert_eq!(counter.take_recent().len(), MAX_RECENT);
+    }
 }
