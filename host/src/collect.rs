@@ -225,13 +225,7 @@ impl Connections {
     /// The latest discovery when it is younger than `max_age`, else a new one (waiting
     /// for one in flight rather than starting a second). Blocking.
     pub fn get(&self, max_age: Duration) -> Option<Arc<SocketSnapshot>> {
-        let discovery = self.discovery.as_ref()?;
-        let latest = discovery.latest();
-        let fresh = latest
-            .attempted_at
-            .and_then(|at| SystemTime::now().duration_since(at).ok())
-            .is_some_and(|age| age < max_age);
-        Some(if fresh { latest } else { discovery.discover_now() })
+        Some(self.discovery.as_ref()?.get(max_age))
     }
 
     /// `snapshot` with connections at most `max_age` old (a copy; the sample that
