@@ -203,8 +203,9 @@ impl Observer {
         if !config.logs.files.is_empty() {
             let emitter = emitter(ObservationSource::Logs, Overflow::Wait);
             let patterns = config.logs.files.clone();
+            let tail_options = logs::tail::TailOptions::from(&config.logs);
             let state = StateFile::new(observe_dir.as_deref(), "offsets.json");
-            spawn("observe-tail", Box::new(move || logs::run_tail(patterns, state, emitter)));
+            spawn("observe-tail", Box::new(move || logs::run_tail(patterns, tail_options, state, emitter)));
         }
         if config.logs.kmsg {
             let emitter = emitter(ObservationSource::Logs, Overflow::Drop);
@@ -225,7 +226,8 @@ impl Observer {
         };
         if journal {
             let emitter = emitter(ObservationSource::Logs, Overflow::Wait);
-            let journal_options = options.logs.journal.clone();
+            let mut journal_options = options.logs.journal.clone();
+            journal_options.max_message_bytes = config.logs.max_line_bytes as usize;
             let required = config.logs.journal == JournalMode::On;
             let state = StateFile::new(observe_dir.as_deref(), "journal-cursor");
             spawn("observe-journal", Box::new(move || logs::journal::run(journal_options, state, required, emitter)));

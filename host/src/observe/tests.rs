@@ -9,7 +9,7 @@ fn nothing() -> ObserveConfig {
     ObserveConfig {
         process: false,
         files: FilesConfig { enabled: false, ..FilesConfig::default() },
-        logs: LogsConfig { files: vec![], journal: JournalMode::Off, kmsg: false },
+        logs: LogsConfig { files: vec![], journal: JournalMode::Off, kmsg: false, ..LogsConfig::default() },
         batch_max_wait: Duration::from_millis(20),
         ..ObserveConfig::default()
     }
@@ -150,6 +150,7 @@ fn files_and_log_lines_arrive_in_batches_and_stop_is_prompt() {
             files: vec![format!("{}/*.log", logs.path().display())],
             journal: JournalMode::Off,
             kmsg: false,
+            ..LogsConfig::default()
         },
         batch_max_events: 3,
         ..nothing()
@@ -202,6 +203,7 @@ fn every_source_on_stops_promptly() {
             files: vec![format!("{}/*.log", root.path().display())],
             journal: JournalMode::On,
             kmsg: true,
+            ..LogsConfig::default()
         },
         ..ObserveConfig::default()
     };

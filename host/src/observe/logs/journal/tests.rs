@@ -91,7 +91,11 @@ fn start(
 {
     let (emitter, rx, stop) = test_emitter(ObservationSource::Logs, 1000);
     let options =
-        JournalOptions { program: "journalctl".into(), extra_args: vec![format!("--file={}", file.display())] };
+        JournalOptions {
+            program: "journalctl".into(),
+            extra_args: vec![format!("--file={}", file.display())],
+            ..JournalOptions::default()
+        };
     let state = StateFile::new(Some(state), "journal-cursor");
     let thread = std::thread::spawn(move || run(options, state, true, emitter));
     (rx, stop, thread)
