@@ -145,8 +145,20 @@ fn histogram() -> impl Strategy<Value = Value> {
 // ---------------------------------------------------------------------------
 // A small parser of both formats, from their specs, for the round trip.
 
-/// (sample name, labels) → value bits.
+/// (sample name, labels) → value bits (see [`bits`]).
 type Series = BTreeMap<(String, Vec<(String, String)>), u64>;
+
+/// A value's bits, with every NaN one NaN and -0 as 0 (the formats write
+/// `NaN` and `0` for them).
+fn bits(v: f64) -> u64 {
+    if v.is_nan() {
+        f64::NAN.to_bits()
+    } else if v == 0.0 {
+        0
+    } else {
+        v.to_bits()
+    }
+}
 
 fn is_name(s: &str) -> bool {
     let mut b = s.bytes();
@@ -234,7 +246,7 @@ fn parse(exposition: &str, openmetrics: bool) -> Result<Series, String> {
                 };
             }
         }
-        if series.insert((name, labels), value.to_bits()).is_some() {
+        if series.insert((name, labels), bits(value)).is_some() {
             return Err(format!("series repeated: {line:?}"));
         }
     }
@@ -253,7 +265,7 @@ fn expected(family: &MetricFamily, openmetrics: bool) -> Series {
             if let Some(le) = extra {
                 l.push(("le".into(), if le == f64::INFINITY { "inf".into() } else { le.to_string() }));
             }
-            series.insert((format!("{name}{suffix}"), l), v.to_bits());
+            series.insert((format!("{name}{suffix}"), l), bits(v));
         };
         match (&sample.value, family.kind) {
             (Value::Scalar(v), Kind::Counter) => put("_total", None, *v),
