@@ -140,6 +140,9 @@ impl Drop for ObserverStop {
 pub struct ObserveOptions {
     /// Skip the proc connector and diff the process table.
     pub force_process_diff: bool,
+    /// Look taskstats up under this family name (tests: one that does not
+    /// exist); `None`: `TASKSTATS`.
+    pub taskstats_family: Option<String>,
     /// Where /proc is (default `/proc`).
     pub proc_root: Option<PathBuf>,
     /// Where kmsg and the journal are read.
@@ -192,6 +195,10 @@ impl Observer {
                 proc_root: options.proc_root.clone().unwrap_or_else(|| PathBuf::from("/proc")),
                 diff_interval: config.process_diff_interval,
                 force_diff: options.force_process_diff,
+                taskstats_family: options
+                    .taskstats_family
+                    .clone()
+                    .unwrap_or_else(|| process::taskstats::FAMILY.to_owned()),
             };
             spawn("observe-process", Box::new(move || process::run(options, emitter)));
         }

@@ -268,6 +268,9 @@ pub struct ProcessOptions {
     pub diff_interval: Duration,
     /// Skip the connector.
     pub force_diff: bool,
+    /// The taskstats family ([`taskstats::FAMILY`]; tests name one that
+    /// does not exist).
+    pub taskstats_family: String,
 }
 
 /// The process source's thread: the connector, or the fallback.
@@ -288,9 +291,11 @@ pub fn run(options: ProcessOptions, emitter: Emitter) {
         let mut early = Vec::new();
         match Connector::open(&mut early) {
             Ok(connector) => {
+                // Registered before the mode is published: from then on every exit has its record.
+                let taskstats = open_taskstats(&options.taskstats_family, &emitter);
                 emitter.stats().set_process_mode(true, false);
                 tracing::info!("process events: listening on the netlink proc connector");
-                match run_connector(connector, early, reader, &emitter) {
+                match run_connector(connector, early, reader, taskstats, &emitter) {
                     Ok(()) => return,
                     Err(e) => {
                         tracing::error!(
@@ -321,8 +326,8 @@ pub fn run(options: ProcessOptions, emitter: Emitter) {
 const REFRESH_EVERY: Duration = Duration::from_secs(300);
 
 /// Opens taskstats for exit records; `None` (said once) when it cannot.
-fn open_taskstats(emitter: &Emitter) -> Option<Taskstats> {
-    match Taskstats::open() {
+fn open_taskstats(family: &str, emitter: &Emitter) -> Option<Taskstats> {
+    match Taskstats::open(family) {
         Ok(t) => {
             tracing::info!("process events: exit records from taskstats name short-lived processes");
             emitter.stats().set_process_taskstats(true);
@@ -344,10 +349,10 @@ fn run_connector(
     mut connector: Connector,
     early: Vec<RawEvent>,
     reader: ProcReader,
+    mut taskstats: Option<Taskstats>,
     emitter: &Emitter,
 ) -> io::Result<()> {
     let mut tracker = Tracker::new(reader);
-    let mut taskstats = open_taskstats(emitter);
     let mut hold = Hold::new(taskstats.is_some());
     let mut raw = early;
     let mut records = Vec::new();

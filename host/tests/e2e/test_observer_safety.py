@@ -11,8 +11,8 @@ always carry a name.
   the cap is logged once.
 - A storm of uniquely named short-lived processes: every exec and exit event
   carries its process's name (taskstats exit records name those gone before
-  /proc could be read), and exits carry CPU and memory figures. Without
-  CAP_NET_ADMIN, taskstats is off, said once, and process events still flow.
+  /proc could be read), and exits carry CPU and memory figures. (Without
+  taskstats, process events still flow: host/src/observe/tests.rs.)
 
 Observations are read from the local NDJSON file (no Loki URL configured).
 """
@@ -23,7 +23,6 @@ import json
 import os
 import secrets
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -237,28 +236,3 @@ def test_a_storm_of_short_processes_is_named(gomon_factory, tmp_path):
         assert m["exit_code"] == "0", m
         assert float(m["cpu_user_seconds"]) >= 0 and float(m["cpu_system_seconds"]) >= 0, m
         assert int(m["max_rss_bytes"]) > 0, m
-
-
-def test_without_cap_net_admin_taskstats_is_off_and_said_once(gomon_factory, tmp_path):
-    require_root()
-    # Root without CAP_NET_ADMIN in its bounding set: on Linux 6.6 and later the
-    # proc connector needs no privilege; taskstats still does.
-    g = start(gomon_factory, tmp_path, PROCESS_ONLY, wrapper=["setpriv", "--bounding-set=-net_admin", "--"])
-    wait_until(lambda: g.scrape().get("gomon_observer_process_mode", mode="connector") is not None, 20,
-               "the process observer up", describe=g.describe)
-    s = g.scrape()
-    if s.get("gomon_observer_process_mode", mode="connector") != 1:
-        pytest.skip("this kernel's proc connector needs CAP_NET_ADMIN too (before Linux 6.6)")
-    assert s.get("gomon_observer_process_taskstats") == 0
-    child = subprocess.Popen(["/bin/sh", "-c", "read line; exit 5"], stdin=subprocess.PIPE)
-    child.communicate(b"go\n", timeout=10)
-
-    def exit_seen():
-        return [o for o in observations(g) if o["labels"].get("event") == "exit"
-                and o["metadata"].get("pid") == str(child.pid)]
-
-    wait_until(exit_seen, 20, "the child's exit without taskstats", describe=g.describe)
-    assert exit_seen()[0]["metadata"]["exit_code"] == "5"
-    assert "cpu_user_seconds" not in exit_seen()[0]["metadata"]
-    said = [line for line in g.stderr_text().splitlines() if "cannot register for taskstats" in line]
-    assert len(said) == 1 and "CAP_NET_ADMIN" in said[0], said

@@ -65,7 +65,8 @@ const CTRL_ATTR_FAMILY_NAME: u16 = 2;
 const GENL_HEADER: usize = 4;
 const NLMSG_HEADER: usize = 16;
 /// taskstats.h.
-const TASKSTATS_GENL_NAME: &str = "TASKSTATS";
+/// The family's name (`TASKSTATS_GENL_NAME`).
+pub const FAMILY: &str = "TASKSTATS";
 const TASKSTATS_GENL_VERSION: u8 = 1;
 const TASKSTATS_CMD_GET: u8 = 1;
 const TASKSTATS_CMD_NEW: u8 = 2;
@@ -287,10 +288,14 @@ pub enum TaskstatsError {
         #[source]
         source: io::Error,
     },
-    #[error("the kernel has no TASKSTATS generic netlink family (CONFIG_TASKSTATS, or another network namespace)")]
-    NoFamily,
-    #[error("the kernel refused the registration: {0}")]
-    Refused(io::Error),
+    #[error("the kernel has no {0} generic netlink family (CONFIG_TASKSTATS, or another network namespace)")]
+    NoFamily(String),
+    #[error("the kernel refused {step}: {source}")]
+    Refused {
+        step: &'static str,
+        #[source]
+        source: io::Error,
+    },
     #[error("no answer from the kernel within {0:?}")]
     NoAnswer(Duration),
     #[error(transparent)]
@@ -301,7 +306,7 @@ impl TaskstatsError {
     /// Whether this is a lack of privilege.
     pub fn is_permission(&self) -> bool {
         let errno = match self {
-            TaskstatsError::Io { source, .. } | TaskstatsError::Refused(source) => source.raw_os_error(),
+            TaskstatsError::Io { source, .. } | TaskstatsError::Refused { source, .. } => source.raw_os_error(),
             _ => None,
         };
         matches!(errno, Some(libc::EPERM | libc::EACCES))
@@ -322,23 +327,24 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 const RECEIVE_BUFFER: usize = 8 << 20;
 
 impl Taskstats {
-    /// Looks the family up and registers for the exit records of every
-    /// possible CPU.
-    pub fn open() -> Result<Taskstats, TaskstatsError> {
+    /// Looks the family up ([`FAMILY`]; tests name one that does not
+    /// exist) and registers for the exit records of every possible CPU.
+    pub fn open(family: &str) -> Result<Taskstats, TaskstatsError> {
         let io = |step| move |source| TaskstatsError::Io { step, source };
         let mut socket = Socket::new(NETLINK_GENERIC).map_err(io("socket(NETLINK_GENERIC)"))?;
         socket.bind(&SocketAddr::new(0, 0)).map_err(io("bind"))?;
         super::connector::set_receive_buffer(&socket, RECEIVE_BUFFER);
         let mut t = Taskstats { socket, family_id: 0, cpus: possible_cpus(), buf: Vec::with_capacity(64 * 1024) };
-        let lookup = request(GENL_ID_CTRL, 0, CTRL_CMD_GETFAMILY, 1, CTRL_ATTR_FAMILY_NAME, TASKSTATS_GENL_NAME);
+        let lookup = request(GENL_ID_CTRL, 0, CTRL_CMD_GETFAMILY, 1, CTRL_ATTR_FAMILY_NAME, family);
         t.socket.send(&lookup, 0).map_err(io("send CTRL_CMD_GETFAMILY"))?;
         let answer = t.answer(|r| r.family_id.is_some() || !r.acks.is_empty())?;
         t.family_id = match (answer.family_id, answer.acks.first()) {
             (Some(id), _) => id,
             (None, Some(&errno)) if errno != -libc::ENOENT => {
-                return Err(TaskstatsError::Refused(io::Error::from_raw_os_error(-errno)));
+                let source = io::Error::from_raw_os_error(errno.checked_neg().unwrap_or(libc::EINVAL));
+                return Err(TaskstatsError::Refused { step: "the family lookup", source });
             }
-            _ => return Err(TaskstatsError::NoFamily),
+            _ => return Err(TaskstatsError::NoFamily(family.to_owned())),
         };
         let register = request(
             t.family_id,
@@ -352,7 +358,10 @@ impl Taskstats {
         let answer = t.answer(|r| !r.acks.is_empty())?;
         match answer.acks.first() {
             Some(0) => {}
-            Some(&errno) => return Err(TaskstatsError::Refused(io::Error::from_raw_os_error(-errno))),
+            Some(&errno) => {
+                let source = io::Error::from_raw_os_error(errno.checked_neg().unwrap_or(libc::EINVAL));
+                return Err(TaskstatsError::Refused { step: "the registration", source });
+            }
             None => return Err(TaskstatsError::NoAnswer(ANSWER_WITHIN)),
         }
         t.socket.set_non_blocking(true).map_err(io("O_NONBLOCK"))?;

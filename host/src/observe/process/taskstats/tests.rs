@@ -93,7 +93,9 @@ fn requests_are_well_formed() {
 
 #[test]
 fn live_exit_record_of_a_child() {
-    let mut t = match Taskstats::open() {
+    let e = Taskstats::open("GOMON_NOFAMILY").err().expect("no such family");
+    assert!(e.to_string().contains("no GOMON_NOFAMILY generic netlink family"), "{e}");
+    let mut t = match Taskstats::open(FAMILY) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("skipped: taskstats unavailable: {e}");
