@@ -4,6 +4,7 @@
 //! [observe]
 //! process = true
 //! process_diff_interval = "15s"
+//! taskstats = true      # exit records: names of short-lived processes, exit CPU and memory
 //! batch_max_wait = "200ms"
 //! batch_max_events = 1000
 //! chain = []            # observe probes called first, in this order
@@ -54,6 +55,12 @@ pub struct ObserveConfig {
     /// How often the fallback diffs the process table.
     #[serde(with = "humantime_serde")]
     pub process_diff_interval: Duration,
+    /// With the proc connector, also read taskstats exit records (needs
+    /// CAP_NET_ADMIN): they name processes gone before /proc could be read
+    /// (their exec and exit wait up to a second for the record) and give
+    /// each exit its CPU time and peak memory. `false`: nothing waits, and
+    /// such processes stay nameless.
+    pub taskstats: bool,
     /// A batch of events is handed on at most this long after its first event.
     #[serde(with = "humantime_serde")]
     pub batch_max_wait: Duration,
@@ -146,6 +153,7 @@ impl Default for ObserveConfig {
         ObserveConfig {
             process: true,
             process_diff_interval: Duration::from_secs(15),
+            taskstats: true,
             batch_max_wait: Duration::from_millis(200),
             batch_max_events: 1000,
             files: FilesConfig::default(),

@@ -195,6 +195,7 @@ impl Observer {
                 proc_root: options.proc_root.clone().unwrap_or_else(|| PathBuf::from("/proc")),
                 diff_interval: config.process_diff_interval,
                 force_diff: options.force_process_diff,
+                taskstats: config.taskstats,
                 taskstats_family: options
                     .taskstats_family
                     .clone()

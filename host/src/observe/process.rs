@@ -268,6 +268,8 @@ pub struct ProcessOptions {
     pub diff_interval: Duration,
     /// Skip the connector.
     pub force_diff: bool,
+    /// Read taskstats exit records (`observe.taskstats`).
+    pub taskstats: bool,
     /// The taskstats family ([`taskstats::FAMILY`]; tests name one that
     /// does not exist).
     pub taskstats_family: String,
@@ -292,7 +294,12 @@ pub fn run(options: ProcessOptions, emitter: Emitter) {
         match Connector::open(&mut early) {
             Ok(connector) => {
                 // Registered before the mode is published: from then on every exit has its record.
-                let taskstats = open_taskstats(&options.taskstats_family, &emitter);
+                let taskstats = if options.taskstats {
+                    open_taskstats(&options.taskstats_family, &emitter)
+                } else {
+                    tracing::info!("process events: taskstats exit records are off (observe.taskstats = false)");
+                    None
+                };
                 emitter.stats().set_process_mode(true, false);
                 tracing::info!("process events: listening on the netlink proc connector");
                 match run_connector(connector, early, reader, taskstats, &emitter) {

@@ -282,7 +282,6 @@ class GomonProcess:
         state_dir: Path | None = None,
         start_timeout: float = 30.0,
         wait_ready: bool = True,
-        wrapper: Iterable[str] = (),
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -291,9 +290,7 @@ class GomonProcess:
         self.plain_http = plain_http
         # Certificate to verify against: the one given with --tls-cert, else the generated one.
         self.cert = Path(cert) if cert else self.state_dir / "tls" / "cert.pem"
-        # `wrapper`: a command gomon runs under (e.g. setpriv to drop a capability).
         self.args = [
-            *wrapper,
             str(gomon_bin()),
             "--state-dir", str(self.state_dir),
             "--listen", f"127.0.0.1:{self.port}",
