@@ -134,7 +134,8 @@ max_line_bytes = 1024
     assert not any("the end of the long line" in line for line in lines), "the rest of a cut line is skipped"
     for name in reasons:
         assert len(warned(name)) == 1, f"{name} warned {len(warned(name))} times:\n{g.stderr_text()[-3000:]}"
-    assert g.scrape().get("gomon_observer_log_files") == 2  # app.log and later.log
+    # app.log and later.log (the gauge is refreshed once per cycle).
+    wait_until(lambda: g.scrape().get("gomon_observer_log_files") == 2, 10, "two files tailed", describe=g.describe)
 
 
 # ----------------------------------------------------------------------------- the watch cap
