@@ -66,7 +66,12 @@ fn now() -> Timestamp {
 }
 
 fn kmsg_record() -> impl Strategy<Value = Vec<u8>> {
-    let number = prop_oneof![Just("18446744073709551615".to_owned()), Just("99999999999999999999".to_owned()), "[0-9]{0,6}", "-?[0-9a-z]{0,3}"];
+    let number = prop_oneof![
+        Just("18446744073709551615".to_owned()),
+        Just("99999999999999999999".to_owned()),
+        "[0-9]{0,6}",
+        "-?[0-9a-z]{0,3}"
+    ];
     (number.clone(), number.clone(), number, "[-c,a-z=]{0,6}", any::<Vec<u8>>()).prop_map(|(p, s, u, f, m)| {
         let mut r = format!("{p},{s},{u},{f};").into_bytes();
         r.extend_from_slice(&m);
@@ -150,10 +155,7 @@ fn connector_datagram() -> impl Strategy<Value = Vec<u8>> {
         cn.extend_from_slice(&event);
         netlink(3, cn, lie)
     });
-    prop_oneof![
-        any::<Vec<u8>>(),
-        proptest::collection::vec(message, 1..4).prop_map(|ms| ms.concat()),
-    ]
+    prop_oneof![any::<Vec<u8>>(), proptest::collection::vec(message, 1..4).prop_map(|ms| ms.concat()),]
 }
 
 const TASKSTATS_CAPTURE: &[u8] = include_bytes!("fixtures/observe/taskstats.bin");
@@ -198,16 +200,13 @@ fn taskstats_datagram() -> impl Strategy<Value = Vec<u8>> {
             a
         },
     );
-    let message = (
-        prop_oneof![Just(2u16), Just(16), Just(31)],
-        any::<u8>(),
-        proptest::collection::vec(attribute, 0..4),
-    )
-        .prop_map(|(kind, cmd, attrs)| {
-            let mut payload = vec![cmd, 1, 0, 0];
-            payload.extend(attrs.concat());
-            netlink(kind, payload, None)
-        });
+    let message =
+        (prop_oneof![Just(2u16), Just(16), Just(31)], any::<u8>(), proptest::collection::vec(attribute, 0..4))
+            .prop_map(|(kind, cmd, attrs)| {
+                let mut payload = vec![cmd, 1, 0, 0];
+                payload.extend(attrs.concat());
+                netlink(kind, payload, None)
+            });
     prop_oneof![any::<Vec<u8>>(), damaged, message]
 }
 

@@ -213,7 +213,10 @@ impl ObserveConfig {
             return bad("process_diff_interval", format!("{:?} is too short (minimum 1s)", self.process_diff_interval));
         }
         if self.files.max_watches == 0 {
-            return bad("files.max_watches", "0 watches would watch nothing (set files.enabled = false instead)".into());
+            return bad(
+                "files.max_watches",
+                "0 watches would watch nothing (set files.enabled = false instead)".into(),
+            );
         }
         if !MAX_LINE_BYTES_RANGE.contains(&self.logs.max_line_bytes) {
             return bad(

@@ -418,7 +418,8 @@ fn run_connector(
             .next_deadline()
             .map_or(Duration::from_secs(1), |d| d.saturating_duration_since(Instant::now()))
             .clamp(Duration::from_millis(1), Duration::from_secs(1));
-        let fds: Vec<BorrowedFd<'_>> = std::iter::once(connector.fd()).chain(taskstats.as_ref().map(Taskstats::fd)).collect();
+        let fds: Vec<BorrowedFd<'_>> =
+            std::iter::once(connector.fd()).chain(taskstats.as_ref().map(Taskstats::fd)).collect();
         let (ready, stopped) = emitter.stop().poll_many(&fds, timeout)?;
         if stopped {
             // What waits goes on as it is.

@@ -181,7 +181,10 @@ impl Spool {
         for (path, damage) in damaged {
             let lost = damage.lost_entries(bytes_per_entry);
             let how = if damage.entries.is_some() { "" } else { " (estimated from its size)" };
-            tracing::error!("Deleting a damaged Loki spool segment; its {lost} entries{how} are lost: {}", damage.error);
+            tracing::error!(
+                "Deleting a damaged Loki spool segment; its {lost} entries{how} are lost: {}",
+                damage.error
+            );
             stats.dropped(DropReason::Corrupt, lost);
             let _ = fs::remove_file(&path);
         }
@@ -420,7 +423,8 @@ fn lenient_number(start: &[u8], key: &str) -> Option<u64> {
     let line = start.get(MAGIC.len().min(start.len())..)?;
     let line = &line[..line.iter().position(|b| *b == b'\n').unwrap_or(line.len())];
     let at = line.windows(key.len()).position(|w| w == key)? + key.len();
-    let digits: Vec<u8> = line[at..].iter().copied().skip_while(|b| *b == b' ').take_while(u8::is_ascii_digit).collect();
+    let digits: Vec<u8> =
+        line[at..].iter().copied().skip_while(|b| *b == b' ').take_while(u8::is_ascii_digit).collect();
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 

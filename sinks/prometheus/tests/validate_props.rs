@@ -123,7 +123,12 @@ fn likely_valid_family() -> impl Strategy<Value = MetricFamily> {
 
 /// A consistent histogram: increasing bounds, cumulative counts.
 fn histogram() -> impl Strategy<Value = Value> {
-    (proptest::collection::btree_set(-1000i32..1000, 0..5), proptest::collection::vec(0u64..5, 5), any::<bool>(), float())
+    (
+        proptest::collection::btree_set(-1000i32..1000, 0..5),
+        proptest::collection::vec(0u64..5, 5),
+        any::<bool>(),
+        float(),
+    )
         .prop_map(|(bounds, steps, inf, sum)| {
             let mut total = 0;
             let mut buckets: Vec<(f64, u64)> = bounds
@@ -221,11 +226,7 @@ fn parse_sample(line: &str) -> Result<(String, Vec<(String, String)>, f64), Stri
 
 /// Every sample of an exposition; comment lines checked for shape.
 fn parse(exposition: &str, openmetrics: bool) -> Result<Series, String> {
-    let body = if openmetrics {
-        exposition.strip_suffix("# EOF\n").ok_or("no # EOF at the end")?
-    } else {
-        exposition
-    };
+    let body = if openmetrics { exposition.strip_suffix("# EOF\n").ok_or("no # EOF at the end")? } else { exposition };
     let mut series = Series::new();
     for line in body.lines() {
         if let Some(comment) = line.strip_prefix("# ") {
@@ -370,10 +371,5 @@ fn accepted_families_pass_pythons_parsers() {
         .arg("--compare")
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert!(run.status.success(), "{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
 }

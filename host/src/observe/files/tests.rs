@@ -21,7 +21,13 @@ impl Rig {
     fn on(root: tempfile::TempDir, exclude: &[&str], hidden: bool) -> Rig {
         let base = std::fs::canonicalize(root.path()).unwrap();
         let exclude = exclude.iter().map(|e| e.replace("{root}", &base.to_string_lossy())).collect();
-        let config = FilesConfig { enabled: true, roots: vec![root.path().to_owned()], exclude, hidden, ..FilesConfig::default() };
+        let config = FilesConfig {
+            enabled: true,
+            roots: vec![root.path().to_owned()],
+            exclude,
+            hidden,
+            ..FilesConfig::default()
+        };
         let watcher = Watcher::new(&config).unwrap();
         Rig { root, watcher, events: Vec::new(), stop: Stop::new().unwrap() }
     }

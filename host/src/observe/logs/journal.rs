@@ -157,8 +157,7 @@ pub fn run(options: JournalOptions, state: StateFile, required: bool, emitter: E
             }
         };
         let started = Instant::now();
-        let outcome =
-            follow(&mut child, &mut cursor, &mut saved_cursor, &state, &emitter, options.max_message_bytes);
+        let outcome = follow(&mut child, &mut cursor, &mut saved_cursor, &state, &emitter, options.max_message_bytes);
         let _ = child.kill();
         let status = child.wait();
         save_cursor(&state, &cursor, &mut saved_cursor);

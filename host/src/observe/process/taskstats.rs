@@ -120,12 +120,12 @@ pub fn parse_stats(b: &[u8]) -> Result<Stats, Malformed> {
     });
     Ok(Stats {
         version,
-        exit_code: u32_at(b, 4),      // ac_exitcode
-        comm,                         // ac_comm
-        pid: u32_at(b, 128),          // ac_pid
-        user_us: u64_at(b, 152),      // ac_utime
-        system_us: u64_at(b, 160),    // ac_stime
-        hiwater_rss_kib: u64_at(b, 200), // hiwater_rss
+        exit_code: u32_at(b, 4),                                 // ac_exitcode
+        comm,                                                    // ac_comm
+        pid: u32_at(b, 128),                                     // ac_pid
+        user_us: u64_at(b, 152),                                 // ac_utime
+        system_us: u64_at(b, 160),                               // ac_stime
+        hiwater_rss_kib: u64_at(b, 200),                         // hiwater_rss
         tgid: if version >= 12 { u32_at(b, 368) } else { None }, // ac_tgid
     })
 }
@@ -170,15 +170,14 @@ pub struct Received {
 pub fn parse_datagram(buf: &[u8], family_id: u16, out: &mut Received) -> Result<(), Malformed> {
     let mut rest = buf;
     while rest.len() >= NLMSG_HEADER {
-        let message =
-            NetlinkBuffer::new_checked(rest).map_err(|e| Malformed(format!("netlink message: {e}")))?;
+        let message = NetlinkBuffer::new_checked(rest).map_err(|e| Malformed(format!("netlink message: {e}")))?;
         let len = message.length() as usize;
         let payload = message.payload();
         match message.message_type() {
             // nlmsgerr.error: 0 for an ack, else -errno.
-            NLMSG_ERROR => out.acks.push(
-                u32_at(payload, 0).map(|e| e as i32).ok_or_else(|| Malformed("short NLMSG_ERROR".into()))?,
-            ),
+            NLMSG_ERROR => out
+                .acks
+                .push(u32_at(payload, 0).map(|e| e as i32).ok_or_else(|| Malformed("short NLMSG_ERROR".into()))?),
             GENL_ID_CTRL => out.family_id = parse_family(payload)?.or(out.family_id),
             t if t == family_id && family_id != 0 => {
                 if let Some(record) = parse_exit(payload)? {
