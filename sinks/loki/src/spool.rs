@@ -176,8 +176,7 @@ impl Spool {
                 Err(damage) => damaged.push((path, damage)),
             }
         }
-        let bytes_per_entry =
-            if state.entries > 0 { (state.bytes / state.entries).max(1) } else { DEFAULT_BYTES_PER_ENTRY };
+        let bytes_per_entry = state.bytes.checked_div(state.entries).map_or(DEFAULT_BYTES_PER_ENTRY, |b| b.max(1));
         for (path, damage) in damaged {
             let lost = damage.lost_entries(bytes_per_entry);
             let how = if damage.entries.is_some() { "" } else { " (estimated from its size)" };

@@ -172,7 +172,10 @@ fn is_name(s: &str) -> bool {
 }
 
 /// One sample line: `name{a="x",b="y"} value`.
-fn parse_sample(line: &str) -> Result<(String, Vec<(String, String)>, f64), String> {
+/// A sample line taken apart: name, labels, value.
+type ParsedSample = (String, Vec<(String, String)>, f64);
+
+fn parse_sample(line: &str) -> Result<ParsedSample, String> {
     let name_end = line.find(['{', ' ']).ok_or("no value")?;
     let name = &line[..name_end];
     if !is_name(name) {
