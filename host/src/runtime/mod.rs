@@ -9,6 +9,7 @@
 
 pub mod bindings;
 pub mod builtin;
+pub mod config;
 pub mod contract;
 pub mod engine;
 pub mod probe;
@@ -24,9 +25,9 @@ use gomon_sink_prometheus::{Kind, MetricFamily, Sample, Value};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-use crate::config::ProbeConfig;
 use bindings::topology;
 use bindings::types::{self, Capability};
+use config::ProbeConfig;
 use contract::{ComponentShape, World};
 use engine::{ComponentCache, Origin};
 use probe::{CallError, ErrorKind, Instance, Limits, Pre, ProbeState, Stats};
