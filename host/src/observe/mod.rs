@@ -5,7 +5,7 @@
 //!
 //! | source | thread | events | needs |
 //! |---|---|---|---|
-//! | [`process`] | `observe-process` | fork, exec, exit (status or signal), uid/gid changes | CAP_NET_ADMIN before Linux 6.6 (else a diff of /proc every `process_diff_interval`) |
+//! | [`process`] | `observe-process` | fork, exec, exit (status or signal; exit CPU and memory from taskstats), uid/gid changes | CAP_NET_ADMIN (else a diff of /proc every `process_diff_interval`; without it taskstats is off too) |
 //! | [`files`] | `observe-files` | create, update, delete, rename under `files.roots` | read access to the roots; one inotify watch per directory |
 //! | [`logs::tail`] | `observe-tail` | lines of `logs.files` | read access |
 //! | [`logs::kmsg`] | `observe-kmsg` | kernel messages | CAP_SYSLOG (or root) while `kernel.dmesg_restrict` = 1 |
