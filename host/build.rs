@@ -47,8 +47,19 @@ const BUILTINS: &[(&str, &str)] = &[
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// The paths under `probes/` that the built-in probes are made of.
-const PROBE_SOURCES: &[&str] =
-    &["Cargo.toml", "Cargo.lock", ".cargo", "sdk", "system", "filesystem", "io", "network", "graph", "process"];
+const PROBE_SOURCES: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo",
+    "sdk",
+    "system",
+    "filesystem",
+    "io",
+    "network",
+    "graph",
+    "process",
+    "observe",
+];
 
 fn main() -> Result<()> {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?);

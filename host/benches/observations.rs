@@ -107,6 +107,7 @@ fn event(i: u64, stamp: u64) -> TimedEvent {
             process: "app".into(),
             pid: Some(4242),
             message: format!("request {i} served in {} ms", i % 97),
+            truncated: false,
         }),
     }
 }

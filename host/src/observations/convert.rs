@@ -7,12 +7,15 @@ use crate::runtime::bindings::types as wit;
 use crate::snapshot::mirror;
 
 /// One observation per event, as the first observe probe receives it: time,
-/// source and event name set, an empty line and no metadata.
+/// source and event name set, an empty line, and as metadata only what the
+/// WIT record cannot carry ([`model::Event::host_metadata`]: a cut line's
+/// `truncated`, an exit's CPU and memory).
 pub fn to_observations(events: Vec<model::TimedEvent>) -> Vec<wit::Observation> {
     events.into_iter().map(observation).collect()
 }
 
 fn observation(timed: model::TimedEvent) -> wit::Observation {
+    let metadata = timed.event.host_metadata();
     let (source, event_name, event) = match timed.event {
         model::Event::Process(p) => {
             (wit::ObservationSource::Process, process_event_name(p.kind), wit::Event::Process(process_event(p)))
@@ -25,7 +28,7 @@ fn observation(timed: model::TimedEvent) -> wit::Observation {
         source,
         event_name: event_name.to_owned(),
         line: String::new(),
-        metadata: Vec::new(),
+        metadata,
         event,
     }
 }

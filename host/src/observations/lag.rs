@@ -235,6 +235,7 @@ mod tests {
                 process: String::new(),
                 pid: None,
                 message: message.into(),
+                truncated: false,
             }),
         }
     }
@@ -251,6 +252,7 @@ mod tests {
                 exit_code: None,
                 exit_signal: None,
                 id: None,
+                usage: None,
             }),
         }
     }

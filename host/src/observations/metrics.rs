@@ -5,8 +5,11 @@
 //! gomon_observer_dropped_events_total{source}    events lost before the pipeline (full queue, kernel overflow)
 //! gomon_observer_errors_total{source}            source errors (each logged)
 //! gomon_observer_file_watches                    inotify watches held
+//! gomon_observer_file_max_watches                the cap on them (observe.files.max_watches)
+//! gomon_observer_file_unwatched_directories_total directories left unwatched at the cap
 //! gomon_observer_log_files                       log files tailed
 //! gomon_observer_process_mode{mode}              1 for the process source's mode: connector | table-diff
+//! gomon_observer_process_taskstats               1 when taskstats exit records name exits (CPU, memory too)
 //! gomon_observations_total{source}               events that entered the probes (canaries excluded)
 //! gomon_observations_delivered_total{source}     observations handed to Loki or the file
 //! gomon_observations_failed_total                observations the outlet refused
@@ -45,6 +48,16 @@ pub fn observer_families(stats: &ObserverStats) -> Vec<MetricFamily> {
     }
     let watches = MetricFamily::gauge("gomon_observer_file_watches", "inotify watches the file observer holds.")
         .with_sample(&[], s.file_watches as f64);
+    let max_watches = MetricFamily::gauge(
+        "gomon_observer_file_max_watches",
+        "The most inotify watches the file observer may hold (observe.files.max_watches).",
+    )
+    .with_sample(&[], s.file_max_watches as f64);
+    let unwatched = MetricFamily::counter(
+        "gomon_observer_file_unwatched_directories",
+        "Directories the file observer found but did not watch because max_watches was reached.",
+    )
+    .with_sample(&[], s.file_unwatched_total as f64);
     let files =
         MetricFamily::gauge("gomon_observer_log_files", "Log files being tailed.").with_sample(&[], s.log_files as f64);
     let mut mode = MetricFamily::gauge(
@@ -54,7 +67,12 @@ pub fn observer_families(stats: &ObserverStats) -> Vec<MetricFamily> {
     .labels(["mode"]);
     mode.push(&["connector"], if s.process_connector { 1.0 } else { 0.0 });
     mode.push(&["table-diff"], if s.process_fallback { 1.0 } else { 0.0 });
-    vec![events, dropped, errors, watches, files, mode]
+    let taskstats = MetricFamily::gauge(
+        "gomon_observer_process_taskstats",
+        "1 when taskstats exit records name short-lived processes and give exits their CPU and memory.",
+    )
+    .with_sample(&[], if s.process_taskstats { 1.0 } else { 0.0 });
+    vec![events, dropped, errors, watches, max_watches, unwatched, files, mode, taskstats]
 }
 
 /// The pipeline's families.

@@ -4,6 +4,7 @@
 //! [observe]
 //! process = true
 //! process_diff_interval = "15s"
+//! taskstats = true      # exit records: names of short-lived processes, exit CPU and memory
 //! batch_max_wait = "200ms"
 //! batch_max_events = 1000
 //! chain = []            # observe probes called first, in this order
@@ -14,11 +15,15 @@
 //! roots = ["/etc"]
 //! exclude = []          # globs or path prefixes; /proc, /sys and /dev always
 //! hidden = false
+//! max_watches = 8192    # inotify watches at most (one per directory)
 //!
 //! [observe.logs]
 //! files = ["/var/log/*.log", "/var/log/syslog", "/var/log/messages"]
 //! journal = "auto"
 //! kmsg = true
+//! follow_symlinks = false      # links only within the globs' directories
+//! allow_other_owners = false   # files and links owned by root or gomon's user only
+//! max_line_bytes = 65536       # longer lines are cut and marked truncated
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -30,6 +35,13 @@ use serde::{Deserialize, Serialize};
 /// the kernel's pseudo filesystems (their "files" change without writes,
 /// and inotify reports nothing useful on them).
 pub const ALWAYS_EXCLUDED: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// `[observe.files] max_watches` by default.
+pub const DEFAULT_MAX_WATCHES: u32 = 8192;
+/// `[observe.logs] max_line_bytes` by default.
+pub const DEFAULT_MAX_LINE_BYTES: u32 = 64 * 1024;
+/// The bounds of `max_line_bytes`.
+pub const MAX_LINE_BYTES_RANGE: std::ops::RangeInclusive<u32> = 64..=(16 << 20);
 
 /// What the host observes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +55,12 @@ pub struct ObserveConfig {
     /// How often the fallback diffs the process table.
     #[serde(with = "humantime_serde")]
     pub process_diff_interval: Duration,
+    /// With the proc connector, also read taskstats exit records (needs
+    /// CAP_NET_ADMIN): they name processes gone before /proc could be read
+    /// (their exec and exit wait up to a second for the record) and give
+    /// each exit its CPU time and peak memory. `false`: nothing waits, and
+    /// such processes stay nameless.
+    pub taskstats: bool,
     /// A batch of events is handed on at most this long after its first event.
     #[serde(with = "humantime_serde")]
     pub batch_max_wait: Duration,
@@ -82,6 +100,12 @@ pub struct FilesConfig {
     pub exclude: Vec<String>,
     /// Report files and directories whose name starts with a dot.
     pub hidden: bool,
+    /// Most inotify watches held (one per directory). Directories found
+    /// beyond it are not watched (nor walked), which is logged once and
+    /// counted (`gomon_observer_file_unwatched_directories_total`), so that a
+    /// user who creates directories without end under a root cannot take
+    /// every watch of gomon's user.
+    pub max_watches: u32,
 }
 
 /// `[observe.logs]`: where log lines come from.
@@ -98,6 +122,17 @@ pub struct LogsConfig {
     /// Kernel messages from /dev/kmsg (needs CAP_SYSLOG, or root, when
     /// `kernel.dmesg_restrict` is 1).
     pub kmsg: bool,
+    /// Follow a symbolic link (or linked directory) that leads out of the
+    /// directories the globs name. Off: such a file is skipped, with a
+    /// warning naming where it leads.
+    pub follow_symlinks: bool,
+    /// Tail files, and follow links, owned by users other than root and
+    /// gomon's effective user. Off: they are skipped, with a warning.
+    pub allow_other_owners: bool,
+    /// A line longer than this (bytes) is cut to it and marked
+    /// `truncated="true"`; the rest of the line, up to its newline, is
+    /// skipped. Also bounds journal messages.
+    pub max_line_bytes: u32,
 }
 
 /// Whether to read the systemd journal.
@@ -118,6 +153,7 @@ impl Default for ObserveConfig {
         ObserveConfig {
             process: true,
             process_diff_interval: Duration::from_secs(15),
+            taskstats: true,
             batch_max_wait: Duration::from_millis(200),
             batch_max_events: 1000,
             files: FilesConfig::default(),
@@ -130,7 +166,13 @@ impl Default for ObserveConfig {
 
 impl Default for FilesConfig {
     fn default() -> Self {
-        FilesConfig { enabled: true, roots: vec![PathBuf::from("/etc")], exclude: Vec::new(), hidden: false }
+        FilesConfig {
+            enabled: true,
+            roots: vec![PathBuf::from("/etc")],
+            exclude: Vec::new(),
+            hidden: false,
+            max_watches: DEFAULT_MAX_WATCHES,
+        }
     }
 }
 
@@ -140,6 +182,9 @@ impl Default for LogsConfig {
             files: vec!["/var/log/*.log".into(), "/var/log/syslog".into(), "/var/log/messages".into()],
             journal: JournalMode::Auto,
             kmsg: true,
+            follow_symlinks: false,
+            allow_other_owners: false,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -166,6 +211,23 @@ impl ObserveConfig {
         }
         if self.process_diff_interval < Duration::from_secs(1) {
             return bad("process_diff_interval", format!("{:?} is too short (minimum 1s)", self.process_diff_interval));
+        }
+        if self.files.max_watches == 0 {
+            return bad(
+                "files.max_watches",
+                "0 watches would watch nothing (set files.enabled = false instead)".into(),
+            );
+        }
+        if !MAX_LINE_BYTES_RANGE.contains(&self.logs.max_line_bytes) {
+            return bad(
+                "logs.max_line_bytes",
+                format!(
+                    "{} is not between {} and {}",
+                    self.logs.max_line_bytes,
+                    MAX_LINE_BYTES_RANGE.start(),
+                    MAX_LINE_BYTES_RANGE.end()
+                ),
+            );
         }
         for root in &self.files.roots {
             if !root.is_absolute() {
@@ -214,6 +276,8 @@ mod tests {
         let c = parse("").unwrap();
         assert_eq!(c, ObserveConfig::default());
         assert!(c.process && c.files.enabled && c.logs.kmsg);
+        assert!(!c.logs.follow_symlinks && !c.logs.allow_other_owners, "safe by default");
+        assert_eq!((c.files.max_watches, c.logs.max_line_bytes), (8192, 65536));
         assert_eq!(c.files.roots, [PathBuf::from("/etc")]);
         assert_eq!(c.logs.journal, JournalMode::Auto);
         c.validate().unwrap();
@@ -244,5 +308,9 @@ mod tests {
         assert_eq!(e.key, "files.exclude");
         assert!(e.to_string().starts_with("observe.files.exclude: \"/etc/[x\""), "{e}");
         assert_eq!(check("[logs]\nfiles = [\"*.log\"]").key, "logs.files");
+        assert_eq!(check("[files]\nmax_watches = 0").key, "files.max_watches");
+        assert_eq!(check("[logs]\nmax_line_bytes = 10").key, "logs.max_line_bytes");
+        let e = check("[logs]\nmax_line_bytes = 999999999");
+        assert_eq!(e.to_string(), "observe.logs.max_line_bytes: 999999999 is not between 64 and 16777216");
     }
 }

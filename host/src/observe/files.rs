@@ -23,6 +23,14 @@
 //! links point to. Running out of watches (ENOSPC) is logged once, naming
 //! `fs.inotify.max_user_watches` and its value.
 //!
+//! **The cap.** At most `max_watches` watches are held (8192 unless
+//! configured), whatever the kernel would allow, so that a user who can
+//! create directories under a root cannot take every inotify watch of
+//! gomon's user (which other programs of that user need too). A directory
+//! found when the cap is reached is not watched and not walked; each is
+//! counted ([`Watcher::unwatched`]), and the first is logged once with the
+//! cap. Directories deleted free their watches for new ones.
+//!
 //! (The original gomon looked its watches up by the wrong key, so it
 //! reported almost nothing and removed its watches as events came; and
 //! with its default root `/` it watched /proc and /sys.)
@@ -175,6 +183,12 @@ pub struct Watcher {
     modified: HashMap<PathBuf, Instant>,
     scanned: HashMap<PathBuf, Instant>,
     out_of_watches: bool,
+    /// `max_watches`.
+    max_watches: usize,
+    /// Directories not watched because of the cap, since start.
+    unwatched: u64,
+    /// The cap was logged.
+    cap_logged: bool,
     buffer: Vec<u8>,
     /// Events lost (IN_Q_OVERFLOW) and errors since the last `take_counts`.
     overflows: u64,
@@ -199,6 +213,9 @@ impl Watcher {
             modified: HashMap::new(),
             scanned: HashMap::new(),
             out_of_watches: false,
+            max_watches: usize::try_from(config.max_watches).unwrap_or(usize::MAX).max(1),
+            unwatched: 0,
+            cap_logged: false,
             buffer: vec![0; 64 * 1024],
             overflows: 0,
             errors: 0,
@@ -229,6 +246,16 @@ impl Watcher {
     /// Directories watched now.
     pub fn watches(&self) -> usize {
         self.dirs.len()
+    }
+
+    /// Directories left unwatched because `max_watches` was reached, since start.
+    pub fn unwatched(&self) -> u64 {
+        self.unwatched
+    }
+
+    /// The cap (`max_watches`).
+    pub fn max_watches(&self) -> usize {
+        self.max_watches
     }
 
     /// (queue overflows, errors) since the last call.
@@ -428,6 +455,21 @@ impl Watcher {
         if self.out_of_watches {
             return false;
         }
+        if self.dirs.len() >= self.max_watches && !self.by_path.contains_key(dir) {
+            self.unwatched += 1;
+            if !self.cap_logged {
+                self.cap_logged = true;
+                tracing::warn!(
+                    "file events: observe.files.max_watches ({}) reached: {} and directories found after it \
+                     are not watched (nor what is beneath them); counted in \
+                     gomon_observer_file_unwatched_directories_total. Raise max_watches or narrow \
+                     observe.files.roots",
+                    self.max_watches,
+                    dir.display()
+                );
+            }
+            return false;
+        }
         match self.inotify.watches().add(dir, watch_mask()) {
             Ok(wd) => {
                 if let Some(old) = self.dirs.insert(wd.clone(), dir.to_path_buf())
@@ -548,7 +590,7 @@ pub fn run(config: FilesConfig, emitter: Emitter) {
                 last_overflow_log = Some(Instant::now());
             }
         }
-        emitter.stats().set_file_watches(watcher.watches() as u64);
+        emitter.stats().set_file_watches(watcher.watches() as u64, watcher.max_watches() as u64, watcher.unwatched());
         let timeout = watcher.next_due().unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(1));
         match emitter.stop().poll(watcher.fd(), timeout) {
             Ok(Wake::Stop) => break,

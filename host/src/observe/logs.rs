@@ -7,6 +7,7 @@
 
 pub mod journal;
 pub mod kmsg;
+pub mod open;
 pub mod parse;
 pub mod tail;
 
@@ -16,11 +17,11 @@ use std::time::Instant;
 use super::queue::Emitter;
 use super::state::StateFile;
 use parse::Clock;
-use tail::{POLL_EVERY, RESCAN_EVERY, Tailer};
+use tail::{POLL_EVERY, RESCAN_EVERY, TailOptions, Tailer};
 
 /// The tail source's thread.
-pub fn run_tail(patterns: Vec<String>, state: StateFile, emitter: Emitter) {
-    let mut tailer = Tailer::new(patterns.clone(), state, Clock::system());
+pub fn run_tail(patterns: Vec<String>, options: TailOptions, state: StateFile, emitter: Emitter) {
+    let mut tailer = Tailer::new(patterns.clone(), options, state, Clock::system());
     tracing::info!("logs: tailing {}", patterns.join(", "));
     let mut last_rescan = Instant::now();
     let mut first = true;
@@ -40,6 +41,20 @@ pub fn run_tail(patterns: Vec<String>, state: StateFile, emitter: Emitter) {
         }
     }
     tailer.save();
+}
+
+/// Cuts `text` to at most `max` bytes, at a character boundary; whether it
+/// was cut.
+pub fn cut_to(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    true
 }
 
 /// Where the kmsg and journal sources read (tests point them elsewhere).

@@ -5,7 +5,7 @@
 //!
 //! | source | thread | events | needs |
 //! |---|---|---|---|
-//! | [`process`] | `observe-process` | fork, exec, exit (status or signal), uid/gid changes | CAP_NET_ADMIN before Linux 6.6 (else a diff of /proc every `process_diff_interval`) |
+//! | [`process`] | `observe-process` | fork, exec, exit (status or signal; exit CPU and memory from taskstats), uid/gid changes | CAP_NET_ADMIN (else a diff of /proc every `process_diff_interval`; without it taskstats is off too) |
 //! | [`files`] | `observe-files` | create, update, delete, rename under `files.roots` | read access to the roots; one inotify watch per directory |
 //! | [`logs::tail`] | `observe-tail` | lines of `logs.files` | read access |
 //! | [`logs::kmsg`] | `observe-kmsg` | kernel messages | CAP_SYSLOG (or root) while `kernel.dmesg_restrict` = 1 |
@@ -140,6 +140,9 @@ impl Drop for ObserverStop {
 pub struct ObserveOptions {
     /// Skip the proc connector and diff the process table.
     pub force_process_diff: bool,
+    /// Look taskstats up under this family name (tests: one that does not
+    /// exist); `None`: `TASKSTATS`.
+    pub taskstats_family: Option<String>,
     /// Where /proc is (default `/proc`).
     pub proc_root: Option<PathBuf>,
     /// Where kmsg and the journal are read.
@@ -192,6 +195,11 @@ impl Observer {
                 proc_root: options.proc_root.clone().unwrap_or_else(|| PathBuf::from("/proc")),
                 diff_interval: config.process_diff_interval,
                 force_diff: options.force_process_diff,
+                taskstats: config.taskstats,
+                taskstats_family: options
+                    .taskstats_family
+                    .clone()
+                    .unwrap_or_else(|| process::taskstats::FAMILY.to_owned()),
             };
             spawn("observe-process", Box::new(move || process::run(options, emitter)));
         }
@@ -203,8 +211,9 @@ impl Observer {
         if !config.logs.files.is_empty() {
             let emitter = emitter(ObservationSource::Logs, Overflow::Wait);
             let patterns = config.logs.files.clone();
+            let tail_options = logs::tail::TailOptions::from(&config.logs);
             let state = StateFile::new(observe_dir.as_deref(), "offsets.json");
-            spawn("observe-tail", Box::new(move || logs::run_tail(patterns, state, emitter)));
+            spawn("observe-tail", Box::new(move || logs::run_tail(patterns, tail_options, state, emitter)));
         }
         if config.logs.kmsg {
             let emitter = emitter(ObservationSource::Logs, Overflow::Drop);
@@ -225,7 +234,8 @@ impl Observer {
         };
         if journal {
             let emitter = emitter(ObservationSource::Logs, Overflow::Wait);
-            let journal_options = options.logs.journal.clone();
+            let mut journal_options = options.logs.journal.clone();
+            journal_options.max_message_bytes = config.logs.max_line_bytes as usize;
             let required = config.logs.journal == JournalMode::On;
             let state = StateFile::new(observe_dir.as_deref(), "journal-cursor");
             spawn("observe-journal", Box::new(move || logs::journal::run(journal_options, state, required, emitter)));

@@ -59,6 +59,21 @@ pub struct ProcessEvent {
     pub exit_signal: Option<u32>,
     /// `uid-change`: the new effective uid; `gid-change`: the new effective gid.
     pub id: Option<u32>,
+    /// `exit`: what the process used, from its taskstats exit record (not
+    /// in the WIT record: the host hands it on as metadata, see
+    /// [`Event::host_metadata`]).
+    pub usage: Option<ExitUsage>,
+}
+
+/// What an exited process used (taskstats: `struct taskstats`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ExitUsage {
+    /// `ac_utime` (µs) of its threads that had ended with it, in seconds.
+    pub cpu_user_seconds: f64,
+    /// `ac_stime` (µs), likewise, in seconds.
+    pub cpu_system_seconds: f64,
+    /// `hiwater_rss` (KiB): its peak resident memory, in bytes.
+    pub max_rss_bytes: u64,
 }
 
 /// What happened to a file.
@@ -131,6 +146,10 @@ pub struct LogEvent {
     pub process: String,
     pub pid: Option<u32>,
     pub message: String,
+    /// The line was longer than `observe.logs.max_line_bytes` and was cut
+    /// (not in the WIT record: the host hands it on as the metadata pair
+    /// `truncated="true"`, see [`Event::host_metadata`]).
+    pub truncated: bool,
 }
 
 /// One event of any source.
@@ -140,6 +159,28 @@ pub enum Event {
     Process(ProcessEvent),
     File(FileEvent),
     Log(LogEvent),
+}
+
+impl Event {
+    /// What the typed WIT record cannot carry, as the observation's first
+    /// metadata pairs (probes keep them; the built-in `observe` probe adds
+    /// its own after them):
+    ///
+    /// | event | pairs |
+    /// |---|---|
+    /// | a cut log line | `truncated="true"` |
+    /// | an exit with a taskstats record | `cpu_user_seconds`, `cpu_system_seconds`, `max_rss_bytes` |
+    pub fn host_metadata(&self) -> Vec<(String, String)> {
+        match self {
+            Event::Log(l) if l.truncated => vec![("truncated".into(), "true".into())],
+            Event::Process(ProcessEvent { usage: Some(u), .. }) => vec![
+                ("cpu_user_seconds".into(), format!("{:.6}", u.cpu_user_seconds)),
+                ("cpu_system_seconds".into(), format!("{:.6}", u.cpu_system_seconds)),
+                ("max_rss_bytes".into(), u.max_rss_bytes.to_string()),
+            ],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Where an observation came from: Loki's `source` stream label.

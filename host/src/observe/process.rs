@@ -12,6 +12,13 @@
 //! what was known is kept, and what never was is left empty (name `""`,
 //! start time 0). The event's time is the kernel's stamp.
 //!
+//! With the connector, exit records also come from [`taskstats`] (generic
+//! netlink; CAP_NET_ADMIN): [`hold`] keeps an exec whose process was gone
+//! before its stat could be read, and every exit, until the process's exit
+//! record names it (at most a second), and gives each exit its CPU time
+//! and peak memory. Without taskstats (no privilege, another network
+//! namespace) it says so once, and such events keep an empty name.
+//!
 //! Without the connector (no privilege on kernels before 6.6, another
 //! network namespace, no CONFIG_PROC_EVENTS) it says so once and falls back
 //! to [`diff`]: the process table is compared every
@@ -20,17 +27,21 @@
 
 pub mod connector;
 pub mod diff;
+pub mod hold;
+pub mod taskstats;
 
 use std::collections::HashMap;
 use std::io::{self, Read};
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use connector::{Connector, ProcEvent, RawEvent, decode_exit};
+use hold::Hold;
+use taskstats::Taskstats;
 
-use super::model::{Event, ProcessEvent, ProcessEventKind, TimedEvent};
+use super::model::{ProcessEvent, ProcessEventKind};
 use super::queue::Emitter;
-use super::stop::Wake;
 use crate::sample::process::stat::parse_pid_stat;
 
 /// What is known of a process.
@@ -60,6 +71,7 @@ impl Known {
             exit_code: None,
             exit_signal: None,
             id: None,
+            usage: None,
         }
     }
 }
@@ -224,6 +236,7 @@ impl Tracker {
             exit_code: None,
             exit_signal: None,
             id: Some(id),
+            usage: None,
         })
     }
 }
@@ -255,6 +268,11 @@ pub struct ProcessOptions {
     pub diff_interval: Duration,
     /// Skip the connector.
     pub force_diff: bool,
+    /// Read taskstats exit records (`observe.taskstats`).
+    pub taskstats: bool,
+    /// The taskstats family ([`taskstats::FAMILY`]; tests name one that
+    /// does not exist).
+    pub taskstats_family: String,
 }
 
 /// The process source's thread: the connector, or the fallback.
@@ -275,9 +293,16 @@ pub fn run(options: ProcessOptions, emitter: Emitter) {
         let mut early = Vec::new();
         match Connector::open(&mut early) {
             Ok(connector) => {
+                // Registered before the mode is published: from then on every exit has its record.
+                let taskstats = if options.taskstats {
+                    open_taskstats(&options.taskstats_family, &emitter)
+                } else {
+                    tracing::info!("process events: taskstats exit records are off (observe.taskstats = false)");
+                    None
+                };
                 emitter.stats().set_process_mode(true, false);
                 tracing::info!("process events: listening on the netlink proc connector");
-                match run_connector(connector, early, reader, &emitter) {
+                match run_connector(connector, early, reader, taskstats, &emitter) {
                     Ok(()) => return,
                     Err(e) => {
                         tracing::error!(
@@ -307,36 +332,102 @@ pub fn run(options: ProcessOptions, emitter: Emitter) {
 /// that exits the kernel dropped do not pile up.
 const REFRESH_EVERY: Duration = Duration::from_secs(300);
 
+/// Opens taskstats for exit records; `None` (said once) when it cannot.
+fn open_taskstats(family: &str, emitter: &Emitter) -> Option<Taskstats> {
+    match Taskstats::open(family) {
+        Ok(t) => {
+            tracing::info!("process events: exit records from taskstats name short-lived processes");
+            emitter.stats().set_process_taskstats(true);
+            Some(t)
+        }
+        Err(e) => {
+            let why = if e.is_permission() { " (needs CAP_NET_ADMIN / root)" } else { "" };
+            tracing::warn!(
+                "process events: cannot register for taskstats exit records{why}: {e}: a process gone before \
+                 /proc/<pid>/stat is read has no name, and exits carry no CPU or memory figures"
+            );
+            None
+        }
+    }
+}
+
 /// Reads the connector until stop (`Ok`) or a socket error (`Err`).
 fn run_connector(
     mut connector: Connector,
     early: Vec<RawEvent>,
     reader: ProcReader,
+    mut taskstats: Option<Taskstats>,
     emitter: &Emitter,
 ) -> io::Result<()> {
     let mut tracker = Tracker::new(reader);
+    let mut hold = Hold::new(taskstats.is_some());
     let mut raw = early;
+    let mut records = Vec::new();
     let mut last_refresh = Instant::now();
     let mut last_overflow_log: Option<Instant> = None;
+    let mut last_record_loss_log: Option<Instant> = None;
     let mut lost_since_log = 0u64;
     loop {
+        // Exit records first: the kernel sent each before its EXIT event.
+        if let Some(t) = &mut taskstats {
+            match t.drain(&mut records) {
+                Ok(0) => {}
+                Ok(malformed) => {
+                    tracing::warn!("process events: skipped {malformed} malformed taskstats datagrams");
+                    emitter.error();
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    // Records lost: their events go on unnamed after the hold.
+                    if last_record_loss_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        tracing::warn!(
+                            "process events: the kernel dropped taskstats exit records (socket buffer full); \
+                             some short-lived processes go unnamed"
+                        );
+                        last_record_loss_log = Some(Instant::now());
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("process events: reading taskstats failed ({e}); exit records are off");
+                    emitter.error();
+                    emitter.stats().set_process_taskstats(false);
+                    taskstats = None;
+                    hold.deactivate();
+                }
+            }
+            let now = Instant::now();
+            for r in records.drain(..) {
+                hold.record(&r, now);
+            }
+        }
         let offset = monotonic_to_unix_offset();
+        let now = Instant::now();
         for r in raw.drain(..) {
             if let Some(event) = tracker.handle(&r.event) {
                 let time_nanos = u64::try_from(i128::from(r.timestamp_ns) + offset).unwrap_or(0);
-                if !emitter.emit(TimedEvent { time_nanos, event: Event::Process(event) }) {
-                    return Ok(());
-                }
+                hold.push(time_nanos, event, now);
             }
+        }
+        if !hold.release(Instant::now(), false, &mut |e| emitter.emit(e)) {
+            return Ok(());
         }
         if last_refresh.elapsed() >= REFRESH_EVERY {
             tracker.refresh();
             last_refresh = Instant::now();
         }
-        match emitter.stop().poll(connector.fd(), Duration::from_secs(1))? {
-            Wake::Stop => return Ok(()),
-            Wake::Timeout => continue,
-            Wake::Ready => {}
+        let timeout = hold
+            .next_deadline()
+            .map_or(Duration::from_secs(1), |d| d.saturating_duration_since(Instant::now()))
+            .clamp(Duration::from_millis(1), Duration::from_secs(1));
+        let fds: Vec<BorrowedFd<'_>> =
+            std::iter::once(connector.fd()).chain(taskstats.as_ref().map(Taskstats::fd)).collect();
+        let (ready, stopped) = emitter.stop().poll_many(&fds, timeout)?;
+        if stopped {
+            // What waits goes on as it is.
+            hold.release(Instant::now(), true, &mut |e| emitter.emit(e));
+            return Ok(());
+        }
+        if !ready.first().copied().unwrap_or(false) {
+            continue;
         }
         match connector.recv(&mut raw) {
             Ok(None) => {}

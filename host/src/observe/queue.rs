@@ -233,6 +233,7 @@ mod tests {
                 process: String::new(),
                 pid: None,
                 message: n.to_string(),
+                truncated: false,
             }),
         }
     }

@@ -23,10 +23,13 @@ pub struct ObserverStats {
     logs: SourceCounters,
     batches: AtomicU64,
     file_watches: AtomicU64,
+    file_max_watches: AtomicU64,
+    file_unwatched: AtomicU64,
     file_overflows: AtomicU64,
     log_files: AtomicU64,
     process_connector: AtomicBool,
     process_fallback: AtomicBool,
+    process_taskstats: AtomicBool,
 }
 
 /// One source's counters at one moment.
@@ -51,6 +54,10 @@ pub struct ObserverStatsSnapshot {
     pub batches_total: u64,
     /// inotify watches held now (one per watched directory).
     pub file_watches: u64,
+    /// The most watches the file observer may hold (`observe.files.max_watches`; 0 before it starts).
+    pub file_max_watches: u64,
+    /// Directories left unwatched because the cap was reached.
+    pub file_unwatched_total: u64,
     /// inotify queue overflows (IN_Q_OVERFLOW): events were lost.
     pub file_overflows_total: u64,
     /// Log files being tailed now.
@@ -59,6 +66,8 @@ pub struct ObserverStatsSnapshot {
     pub process_connector: bool,
     /// Process events come from diffing the process table (no privilege for the connector).
     pub process_fallback: bool,
+    /// Exit records come from taskstats (names of short-lived processes, exit CPU and memory).
+    pub process_taskstats: bool,
 }
 
 impl ObserverStats {
@@ -94,8 +103,10 @@ impl ObserverStats {
         self.batches.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(super) fn set_file_watches(&self, n: u64) {
+    pub(super) fn set_file_watches(&self, n: u64, max: u64, unwatched: u64) {
         self.file_watches.store(n, Ordering::Relaxed);
+        self.file_max_watches.store(max, Ordering::Relaxed);
+        self.file_unwatched.store(unwatched, Ordering::Relaxed);
     }
 
     pub(super) fn add_file_overflow(&self) {
@@ -104,6 +115,10 @@ impl ObserverStats {
 
     pub(super) fn set_log_files(&self, n: u64) {
         self.log_files.store(n, Ordering::Relaxed);
+    }
+
+    pub(super) fn set_process_taskstats(&self, on: bool) {
+        self.process_taskstats.store(on, Ordering::Relaxed);
     }
 
     pub(super) fn set_process_mode(&self, connector: bool, fallback: bool) {
@@ -124,10 +139,13 @@ impl ObserverStats {
             logs: source(&self.logs),
             batches_total: self.batches.load(Ordering::Relaxed),
             file_watches: self.file_watches.load(Ordering::Relaxed),
+            file_max_watches: self.file_max_watches.load(Ordering::Relaxed),
+            file_unwatched_total: self.file_unwatched.load(Ordering::Relaxed),
             file_overflows_total: self.file_overflows.load(Ordering::Relaxed),
             log_files: self.log_files.load(Ordering::Relaxed),
             process_connector: self.process_connector.load(Ordering::Relaxed),
             process_fallback: self.process_fallback.load(Ordering::Relaxed),
+            process_taskstats: self.process_taskstats.load(Ordering::Relaxed),
         }
     }
 }

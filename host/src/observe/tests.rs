@@ -9,7 +9,7 @@ fn nothing() -> ObserveConfig {
     ObserveConfig {
         process: false,
         files: FilesConfig { enabled: false, ..FilesConfig::default() },
-        logs: LogsConfig { files: vec![], journal: JournalMode::Off, kmsg: false },
+        logs: LogsConfig { files: vec![], journal: JournalMode::Off, kmsg: false, ..LogsConfig::default() },
         batch_max_wait: Duration::from_millis(20),
         ..ObserveConfig::default()
     }
@@ -110,6 +110,49 @@ fn process_events_from_the_connector_or_the_fallback() {
     assert!(stop.stop());
 }
 
+/// The exit of `sh -c "exit 9"` as the connector reports it, with taskstats
+/// looked up under `family`; `None` without the connector (not root).
+fn exit_of_a_child(family: Option<&str>) -> Option<(ObserverStatsSnapshot, ProcessEvent)> {
+    let state = tempfile::tempdir().unwrap();
+    let config = ObserveConfig { process: true, ..nothing() };
+    let options = ObserveOptions { taskstats_family: family.map(str::to_owned), ..ObserveOptions::default() };
+    let ObserverHandle { mut events, stats, stop } = Observer::start_with(&config, state.path(), options);
+    if !wait_for_mode(&stats).process_connector {
+        eprintln!("skipped: no proc connector (needs root)");
+        return None;
+    }
+    let mut child = Command::new("/bin/sh").args(["-c", "exit 9"]).spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let all = receive_until(&mut events, "the child's exit", |all| {
+        process_events(all, pid).iter().any(|p| p.kind == ProcessEventKind::Exit)
+    });
+    let exit = process_events(&all, pid).into_iter().find(|p| p.kind == ProcessEventKind::Exit).unwrap().clone();
+    let snapshot = stats.snapshot();
+    assert!(stop.stop());
+    Some((snapshot, exit))
+}
+
+#[test]
+fn taskstats_gives_exits_their_cpu_and_memory() {
+    let Some((stats, exit)) = exit_of_a_child(None) else { return };
+    assert!(stats.process_taskstats, "root has CAP_NET_ADMIN: taskstats is on");
+    assert_eq!((exit.name.as_str(), exit.exit_code), ("sh", Some(9)));
+    let usage = exit.usage.expect("an exit with its taskstats record");
+    assert!(usage.max_rss_bytes > 0 && usage.cpu_user_seconds >= 0.0, "{usage:?}");
+}
+
+#[test]
+fn without_taskstats_process_events_still_flow() {
+    // The family lookup fails as it would without CONFIG_TASKSTATS; the
+    // same path as a refusal (logged once, the hold off).
+    let Some((stats, exit)) = exit_of_a_child(Some("GOMON_NOFAMILY")) else { return };
+    assert!(!stats.process_taskstats);
+    assert_eq!((exit.exit_code, exit.usage), (Some(9), None));
+    // Named when its stat was read in time; nothing else can name it now.
+    assert!(["sh", ""].contains(&exit.name.as_str()), "{exit:?}");
+}
+
 #[test]
 fn the_fallback_diffs_the_process_table() {
     let state = tempfile::tempdir().unwrap();
@@ -150,6 +193,7 @@ fn files_and_log_lines_arrive_in_batches_and_stop_is_prompt() {
             files: vec![format!("{}/*.log", logs.path().display())],
             journal: JournalMode::Off,
             kmsg: false,
+            ..LogsConfig::default()
         },
         batch_max_events: 3,
         ..nothing()
@@ -202,6 +246,7 @@ fn every_source_on_stops_promptly() {
             files: vec![format!("{}/*.log", root.path().display())],
             journal: JournalMode::On,
             kmsg: true,
+            ..LogsConfig::default()
         },
         ..ObserveConfig::default()
     };

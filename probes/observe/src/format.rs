@@ -5,13 +5,21 @@ use gomon_probe::{
     Severity,
 };
 
-/// Sets `line`, `event_name` and `metadata` from the typed event.
+/// Sets `line`, `event_name` and `metadata` from the typed event. Metadata
+/// the host set (what the typed event cannot carry: `truncated`, an exit's
+/// `cpu_user_seconds`, `cpu_system_seconds`, `max_rss_bytes`) is kept after
+/// the probe's own pairs, unless a pair of the same key comes first.
 pub fn fill(o: &mut Observation) {
-    let (name, line, metadata) = match &o.event {
+    let (name, line, mut metadata) = match &o.event {
         Event::Process(p) => (process_kind(p.kind), process_line(p), process_metadata(p)),
         Event::File(f) => (file_kind(f.kind), file_line(f), file_metadata(f)),
         Event::Log(l) => (severity_name(l.level), log_line(l), log_metadata(l)),
     };
+    for (key, value) in std::mem::take(&mut o.metadata) {
+        if !metadata.iter().any(|(k, _)| *k == key) {
+            metadata.push((key, value));
+        }
+    }
     o.event_name = name.to_owned();
     o.line = line;
     o.metadata = metadata;

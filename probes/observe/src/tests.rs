@@ -152,3 +152,27 @@ fn refuses_bad_settings_naming_them() {
     assert!(p.configure(&[("dedup".into(), "-1".into())]).unwrap_err().contains("dedup"));
     assert!(p.configure(&[("colour".into(), "red".into())]).unwrap_err().contains("colour"));
 }
+
+#[test]
+fn keeps_the_hosts_metadata_after_its_own() {
+    let mut p = Observe::default();
+    let mut exit = process(ProcessEventKind::Exit, Some(0), None, None);
+    exit.metadata = vec![
+        ("cpu_user_seconds".into(), "0.250000".into()),
+        ("max_rss_bytes".into(), "4096".into()),
+        // A key the probe sets itself: the probe's value wins.
+        ("pid".into(), "1".into()),
+    ];
+    let mut cut = log(Severity::Info, "app", None, "xxxx");
+    cut.metadata = vec![("truncated".into(), "true".into())];
+    let out = p.observe(vec![exit, cut]).unwrap();
+    let keys: Vec<&str> = out[0].metadata.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["pid", "ppid", "name", "start_time", "exit_code", "cpu_user_seconds", "max_rss_bytes"]
+    );
+    assert_eq!(meta(&out[0], "pid"), Some("200"));
+    assert_eq!(meta(&out[0], "cpu_user_seconds"), Some("0.250000"));
+    assert_eq!(meta(&out[1], "truncated"), Some("true"));
+    assert_eq!(meta(&out[1], "origin"), Some("/var/log/syslog"));
+}

@@ -464,6 +464,7 @@ impl Shared {
             body_bytes: body.len() as u64,
             created_unix_nanos: unix_nanos_now(),
             oldest_nanos: batch.oldest_nanos().unwrap_or(0),
+            body_crc32: None, // set by the spool
         };
         match self.spool.append(&header, &body) {
             Ok(_) => {

@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! GOMONLOKI1\n
-//! {"format":"protobuf","entries":312,"body_bytes":20417,"created_unix_nanos":…,"oldest_nanos":…}\n
+//! {"format":"protobuf","entries":312,"body_bytes":20417,"created_unix_nanos":…,"oldest_nanos":…,"body_crc32":…}\n
 //! <body_bytes bytes of body>
 //! ```
 //!
@@ -24,6 +24,14 @@
 //! after a crash a segment is either complete or absent. When a new segment
 //! would take the spool past its size, the oldest segments (never the one being
 //! sent) are deleted and their entries counted as dropped (`spool_full`).
+//!
+//! **Damage** (a disk error, a hand edit; the disk is not trusted blindly): a
+//! segment whose magic or header does not parse, whose length disagrees with its
+//! header, or whose body fails its CRC-32 (`body_crc32`; segments of older
+//! versions have none) is deleted, logged, and its entries counted as dropped
+//! (`corrupt`): the header's `entries` when it can still be read (leniently, if
+//! the JSON around it is damaged), else an estimate from the file's length and
+//! the spool's bytes per entry — never 0 for a segment that held a batch.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -37,6 +45,9 @@ use crate::encode::Format;
 use crate::stats::{DropReason, Stats};
 
 const MAGIC: &[u8] = b"GOMONLOKI1\n";
+/// Bytes per entry assumed for a damaged segment when the spool has no
+/// healthy segment to measure (a small protobuf entry with metadata).
+const DEFAULT_BYTES_PER_ENTRY: u64 = 100;
 const SUFFIX: &str = ".seg";
 const TMP_SUFFIX: &str = ".seg.tmp";
 /// Longest header line read back (it is ~150 bytes).
@@ -81,6 +92,10 @@ pub struct SegmentHeader {
     pub created_unix_nanos: u64,
     /// Time of its oldest entry, Unix nanoseconds.
     pub oldest_nanos: u64,
+    /// CRC-32 (IEEE) of the body, checked on read; [`Spool::append`] sets
+    /// it. `None` in segments written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_crc32: Option<u32>,
 }
 
 /// A segment read back.
@@ -140,6 +155,7 @@ impl Spool {
             Err(fs::TryLockError::Error(source)) => return Err(SpoolError::Io { path: lock_path, source }),
         }
         let mut state = State::default();
+        let mut damaged = Vec::new();
         for item in fs::read_dir(dir).map_err(io_err(dir))? {
             let item = item.map_err(io_err(dir))?;
             let name = item.file_name();
@@ -150,19 +166,26 @@ impl Spool {
                 continue;
             }
             let Some(seq) = name.strip_suffix(SUFFIX).and_then(|s| s.parse::<u64>().ok()) else { continue };
-            state.next_seq = state.next_seq.max(seq + 1);
+            state.next_seq = state.next_seq.max(seq.saturating_add(1));
             match read_header(&path) {
                 Ok((header, file_bytes)) => {
                     state.segments.insert(seq, Info { file_bytes, entries: header.entries });
-                    state.bytes += file_bytes;
-                    state.entries += header.entries;
+                    state.bytes = state.bytes.saturating_add(file_bytes);
+                    state.entries = state.entries.saturating_add(header.entries);
                 }
-                Err(e) => {
-                    tracing::error!("Deleting a damaged Loki spool segment; its entries are lost: {e}");
-                    stats.dropped(DropReason::Corrupt, 0);
-                    let _ = fs::remove_file(&path);
-                }
+                Err(damage) => damaged.push((path, damage)),
             }
+        }
+        let bytes_per_entry = state.bytes.checked_div(state.entries).map_or(DEFAULT_BYTES_PER_ENTRY, |b| b.max(1));
+        for (path, damage) in damaged {
+            let lost = damage.lost_entries(bytes_per_entry);
+            let how = if damage.entries.is_some() { "" } else { " (estimated from its size)" };
+            tracing::error!(
+                "Deleting a damaged Loki spool segment; its {lost} entries{how} are lost: {}",
+                damage.error
+            );
+            stats.dropped(DropReason::Corrupt, lost);
+            let _ = fs::remove_file(&path);
         }
         let (level, _) = tokio::sync::watch::channel(state.segments.len() as u64);
         let spool = Spool {
@@ -186,7 +209,8 @@ impl Spool {
     /// for it; returns its sequence number. Only one caller appends at a time
     /// (the sink's writer lock), so sequence numbers appear in order.
     pub fn append(&self, header: &SegmentHeader, body: &[u8]) -> Result<u64, SpoolError> {
-        let mut head = serde_json::to_vec(header).unwrap_or_default();
+        let header = SegmentHeader { body_crc32: Some(crc32fast::hash(body)), ..*header };
+        let mut head = serde_json::to_vec(&header).unwrap_or_default();
         head.push(b'\n');
         let file_bytes = (MAGIC.len() + head.len() + body.len()) as u64;
         let (seq, evicted) = {
@@ -254,11 +278,18 @@ impl Spool {
         let data = fs::read(&path).map_err(|source| SpoolError::Io { path: path.clone(), source })?;
         let corrupt = |problem| SpoolError::Corrupt { path: path.clone(), problem };
         let (header, body_start) = parse_header(&data).map_err(corrupt)?;
-        let body_bytes = (data.len() - body_start) as u64;
+        let body = data.get(body_start..).unwrap_or_default();
+        let body_bytes = body.len() as u64;
         if body_bytes != header.body_bytes {
             return Err(corrupt(format!("body is {body_bytes} bytes, its header says {}", header.body_bytes)));
         }
-        Ok(Segment { seq, header, body: data[body_start..].to_vec() })
+        if let Some(expected) = header.body_crc32 {
+            let actual = crc32fast::hash(body);
+            if actual != expected {
+                return Err(corrupt(format!("body CRC-32 is {actual:08x}, its header says {expected:08x}")));
+            }
+        }
+        Ok(Segment { seq, header, body: body.to_vec() })
     }
 
     /// Deletes segment `seq` (sent, or dropped); returns its entry count if it
@@ -323,22 +354,77 @@ impl Spool {
     }
 }
 
+/// A segment that cannot be used, and what is known of what it held.
+#[derive(Debug)]
+pub struct Damage {
+    /// What is wrong.
+    pub error: SpoolError,
+    /// `entries` from its header, when that could be read.
+    pub entries: Option<u64>,
+    /// `body_bytes` from its header, when that could be read.
+    pub body_bytes: Option<u64>,
+    /// The file's length.
+    pub file_bytes: u64,
+}
+
+impl Damage {
+    /// Entries lost with the segment: its header's count (at most one per
+    /// byte of its body, as the header or the file measure it: a damaged
+    /// count cannot claim more), else the file's length over
+    /// `bytes_per_entry`; at least 1.
+    pub fn lost_entries(&self, bytes_per_entry: u64) -> u64 {
+        let estimate = self.file_bytes.saturating_sub(MAGIC.len() as u64) / bytes_per_entry.max(1);
+        let most = self.file_bytes.max(self.body_bytes.unwrap_or(0));
+        self.entries.map_or(estimate, |n| n.min(most)).max(1)
+    }
+}
+
 /// The header of the segment at `path`, and the file's size.
-fn read_header(path: &Path) -> Result<(SegmentHeader, u64), SpoolError> {
-    let corrupt = |problem: String| SpoolError::Corrupt { path: path.to_owned(), problem };
+pub fn read_header(path: &Path) -> Result<(SegmentHeader, u64), Damage> {
     let io_err = |source| SpoolError::Io { path: path.to_owned(), source };
-    let mut file = File::open(path).map_err(io_err)?;
-    let file_bytes = file.metadata().map_err(io_err)?.len();
+    let io_damage = |e, file_bytes| Damage { error: io_err(e), entries: None, body_bytes: None, file_bytes };
+    let mut file = File::open(path).map_err(|e| io_damage(e, 0))?;
+    let file_bytes = file.metadata().map_err(|e| io_damage(e, 0))?.len();
     let mut start = Vec::with_capacity(MAX_HEADER);
-    (&mut file).take(MAX_HEADER as u64).read_to_end(&mut start).map_err(io_err)?;
-    let (header, body_start) = parse_header(&start).map_err(corrupt)?;
-    if body_start as u64 + header.body_bytes != file_bytes {
-        return Err(corrupt(format!(
-            "{file_bytes} bytes, expected {} (header) + {} (body)",
-            body_start, header.body_bytes
-        )));
+    (&mut file).take(MAX_HEADER as u64).read_to_end(&mut start).map_err(|e| io_damage(e, file_bytes))?;
+    check_header(&start, file_bytes).map_err(|(problem, entries, body_bytes)| Damage {
+        error: SpoolError::Corrupt { path: path.to_owned(), problem },
+        entries,
+        body_bytes,
+        file_bytes,
+    })
+}
+
+/// What is wrong with a segment, and its header's `entries` and
+/// `body_bytes` if they can still be read.
+pub type HeaderProblem = (String, Option<u64>, Option<u64>);
+
+/// Checks the start of a segment file of `file_bytes` bytes: its header, or
+/// what is wrong with it.
+pub fn check_header(start: &[u8], file_bytes: u64) -> Result<(SegmentHeader, u64), HeaderProblem> {
+    let (header, body_start) = parse_header(start)
+        .map_err(|problem| (problem, lenient_number(start, "entries"), lenient_number(start, "body_bytes")))?;
+    let expected = (body_start as u64).checked_add(header.body_bytes);
+    if expected != Some(file_bytes) {
+        return Err((
+            format!("{file_bytes} bytes, expected {} (header) + {} (body)", body_start, header.body_bytes),
+            Some(header.entries),
+            Some(header.body_bytes),
+        ));
     }
     Ok((header, file_bytes))
+}
+
+/// `"<key>":N` in a header line that does not parse as a whole.
+fn lenient_number(start: &[u8], key: &str) -> Option<u64> {
+    let key = format!("\"{key}\":");
+    let key = key.as_bytes();
+    let line = start.get(MAGIC.len().min(start.len())..)?;
+    let line = &line[..line.iter().position(|b| *b == b'\n').unwrap_or(line.len())];
+    let at = line.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits: Vec<u8> =
+        line[at..].iter().copied().skip_while(|b| *b == b' ').take_while(u8::is_ascii_digit).collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
 /// Parses magic and header from the start of a segment; returns the header and
@@ -376,6 +462,7 @@ mod tests {
             body_bytes: body.len() as u64,
             created_unix_nanos: 1,
             oldest_nanos: 2,
+            body_crc32: None,
         }
     }
 
@@ -399,7 +486,7 @@ mod tests {
         assert_eq!(spool.next(), Some(a));
         let seg = spool.read(a).unwrap();
         assert_eq!(seg.body, b"first");
-        assert_eq!(seg.header, header(3, b"first"));
+        assert_eq!(seg.header, SegmentHeader { body_crc32: Some(crc32fast::hash(b"first")), ..header(3, b"first") });
         assert_eq!(spool.remove(a), Some(3));
         assert_eq!(spool.next(), Some(b));
         assert_eq!(spool.remove(b), Some(4));
@@ -473,10 +560,51 @@ mod tests {
         let (spool, stats) = open(dir.path(), 1 << 20);
         assert_eq!(spool.segments(), 1);
         assert_eq!(stats.snapshot().spool_entries, 5);
+        // Their entries count as lost: 2 from the readable header, at least 1
+        // for the one whose header is gone.
+        assert_eq!(stats.snapshot().dropped(DropReason::Corrupt), 3);
         assert!(!dir.path().join("00000000000000000007.seg").exists());
         assert!(!dir.path().join("00000000000000000008.seg").exists());
         // Numbering continues past the damaged files.
         assert!(spool.append(&header(1, b"x"), b"x").unwrap() >= 9);
+    }
+
+    #[test]
+    fn a_damaged_body_is_caught_by_its_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, _) = open(dir.path(), 1 << 20);
+        let seq = spool.append(&header(4, b"a body"), b"a body").unwrap();
+        let path = dir.path().join(format!("{seq:020}.seg"));
+        let mut data = fs::read(&path).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 0x01;
+        fs::write(&path, &data).unwrap();
+        let e = spool.read(seq).unwrap_err();
+        assert!(e.to_string().contains("CRC-32"), "{e}");
+        // What the sink then counts.
+        assert_eq!(spool.remove(seq), Some(4));
+    }
+
+    #[test]
+    fn lost_entries_are_read_leniently_or_estimated() {
+        let head = br#"GOMONLOKI1
+{"format":"protobug","entries": 312,"body_bytes":20417}
+"#;
+        assert_eq!(lenient_number(head, "entries"), Some(312));
+        assert_eq!(lenient_number(head, "body_bytes"), Some(20417));
+        assert_eq!(lenient_number(b"GOMONLOKI1\n{\"entries\":", "entries"), None);
+        assert_eq!(lenient_number(b"", "entries"), None);
+        let damage = |entries, file_bytes| Damage {
+            error: SpoolError::Corrupt { path: PathBuf::new(), problem: String::new() },
+            entries,
+            body_bytes: None,
+            file_bytes,
+        };
+        assert_eq!(damage(Some(312), 20_000).lost_entries(100), 312);
+        assert_eq!(damage(Some(u64::MAX), 20_000).lost_entries(100), 20_000, "a damaged count is bounded");
+        assert_eq!(damage(None, 10_011).lost_entries(100), 100);
+        assert_eq!(damage(None, 0).lost_entries(100), 1, "a segment held at least one entry");
+        assert_eq!(damage(None, 500).lost_entries(0), 489);
     }
 
     #[test]

@@ -21,7 +21,13 @@ impl Rig {
     fn on(root: tempfile::TempDir, exclude: &[&str], hidden: bool) -> Rig {
         let base = std::fs::canonicalize(root.path()).unwrap();
         let exclude = exclude.iter().map(|e| e.replace("{root}", &base.to_string_lossy())).collect();
-        let config = FilesConfig { enabled: true, roots: vec![root.path().to_owned()], exclude, hidden };
+        let config = FilesConfig {
+            enabled: true,
+            roots: vec![root.path().to_owned()],
+            exclude,
+            hidden,
+            ..FilesConfig::default()
+        };
         let watcher = Watcher::new(&config).unwrap();
         Rig { root, watcher, events: Vec::new(), stop: Stop::new().unwrap() }
     }
@@ -212,7 +218,7 @@ fn pseudo_filesystems_are_recognised_and_the_kernel_trees_always_excluded() {
         assert!(!e.excluded(Path::new(kept)), "{kept}");
     }
     // A root under /proc is refused.
-    let config = FilesConfig { enabled: true, roots: vec!["/proc/self".into()], exclude: vec![], hidden: false };
+    let config = FilesConfig { roots: vec!["/proc/self".into()], ..FilesConfig::default() };
     assert_eq!(Watcher::new(&config).unwrap().watches(), 0);
 }
 
@@ -271,4 +277,48 @@ fn running_out_of_watches_is_one_error() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("out-of-watches child passed"), "{stdout}");
+}
+
+#[test]
+fn the_watch_cap_holds_and_counts_what_it_leaves_out() {
+    let root = tempfile::tempdir().unwrap();
+    for i in 0..10 {
+        std::fs::create_dir_all(root.path().join(format!("d{i}/sub"))).unwrap();
+    }
+    // The root and 20 directories, 5 watches.
+    let config = FilesConfig { roots: vec![root.path().to_owned()], max_watches: 5, ..FilesConfig::default() };
+    let mut watcher = Watcher::new(&config).unwrap();
+    assert_eq!(watcher.watches(), 5);
+    // Found and not watched: what was reached when the cap was (their
+    // subdirectories are not walked, so not counted).
+    let first = watcher.unwatched();
+    assert!(first >= 1, "{first}");
+    // A new directory at the cap is left out too, and counted.
+    let stop = Stop::new().unwrap();
+    std::fs::create_dir(root.path().join("late")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watcher.unwatched() == first {
+        assert!(Instant::now() < deadline, "the new directory was never seen");
+        stop.poll(watcher.fd(), Duration::from_millis(100)).unwrap();
+        assert!(watcher.process(&mut |_| true));
+    }
+    assert_eq!(watcher.watches(), 5);
+    // Deleting a watched directory frees its watch for the next one.
+    let base = std::fs::canonicalize(root.path()).unwrap();
+    let watched = watcher.by_path.keys().find(|p| **p != base).cloned().unwrap();
+    std::fs::remove_dir_all(&watched).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watcher.watches() == 5 {
+        assert!(Instant::now() < deadline, "the deleted directory's watch was never released");
+        stop.poll(watcher.fd(), Duration::from_millis(100)).unwrap();
+        assert!(watcher.process(&mut |_| true));
+    }
+    std::fs::create_dir(root.path().join("later")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !watcher.by_path.contains_key(&base.join("later")) {
+        assert!(Instant::now() < deadline, "the freed watch was never used");
+        stop.poll(watcher.fd(), Duration::from_millis(100)).unwrap();
+        assert!(watcher.process(&mut |_| true));
+    }
+    assert!(watcher.watches() <= 5);
 }

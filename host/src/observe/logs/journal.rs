@@ -79,6 +79,7 @@ pub fn parse_entry(line: &[u8], now_nanos: u64) -> Result<Entry, String> {
                 process,
                 pid,
                 message: get("MESSAGE").unwrap_or_default(),
+                truncated: false,
             }),
         },
         cursor: get("__CURSOR"),
@@ -100,11 +101,18 @@ pub struct JournalOptions {
     pub program: PathBuf,
     /// Added to its arguments (tests: `--file=…`).
     pub extra_args: Vec<String>,
+    /// A longer message is cut to this many bytes and marked truncated
+    /// (`observe.logs.max_line_bytes`).
+    pub max_message_bytes: usize,
 }
 
 impl Default for JournalOptions {
     fn default() -> Self {
-        JournalOptions { program: PathBuf::from("journalctl"), extra_args: Vec::new() }
+        JournalOptions {
+            program: PathBuf::from("journalctl"),
+            extra_args: Vec::new(),
+            max_message_bytes: crate::observe::config::DEFAULT_MAX_LINE_BYTES as usize,
+        }
     }
 }
 
@@ -149,7 +157,7 @@ pub fn run(options: JournalOptions, state: StateFile, required: bool, emitter: E
             }
         };
         let started = Instant::now();
-        let outcome = follow(&mut child, &mut cursor, &mut saved_cursor, &state, &emitter);
+        let outcome = follow(&mut child, &mut cursor, &mut saved_cursor, &state, &emitter, options.max_message_bytes);
         let _ = child.kill();
         let status = child.wait();
         save_cursor(&state, &cursor, &mut saved_cursor);
@@ -200,6 +208,7 @@ fn follow(
     saved: &mut Option<String>,
     state: &StateFile,
     emitter: &Emitter,
+    max_message_bytes: usize,
 ) -> Outcome {
     let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Outcome::Exited("no pipes".into());
@@ -251,7 +260,10 @@ fn follow(
                     continue;
                 }
                 match parse_entry(&line, crate::observe::process::now_nanos()) {
-                    Ok(entry) => {
+                    Ok(mut entry) => {
+                        if let Event::Log(log) = &mut entry.event.event {
+                            log.truncated = super::cut_to(&mut log.message, max_message_bytes);
+                        }
                         if !emitter.emit(entry.event) {
                             return Outcome::Stop;
                         }

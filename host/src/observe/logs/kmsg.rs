@@ -113,6 +113,7 @@ pub fn to_event(record: &KmsgRecord, boot_nanos: i128) -> TimedEvent {
             process,
             pid,
             message,
+            truncated: false,
         }),
     }
 }
@@ -199,9 +200,10 @@ impl Kmsg {
             }
             self.skip_through = None;
             if let Some(last) = self.last_seq
-                && record.seq > last + 1
+                && let Some(gap) = record.seq.checked_sub(last).and_then(|d| d.checked_sub(1))
+                && gap > 0
             {
-                lost(record.seq - last - 1);
+                lost(gap);
             }
             if !sink(to_event(&record, boot_nanos)) {
                 return Ok(false);

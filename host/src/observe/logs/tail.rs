@@ -20,8 +20,16 @@
 //! - **Truncation** (copytruncate, `> file`). When a file is shorter than
 //!   the offset, it is read again from its start.
 //! - **Partial lines.** A last line without its newline is held until the
-//!   newline arrives (or the file is rotated away, or it reaches
-//!   [`MAX_LINE`] bytes); the saved offset is that of its start.
+//!   newline arrives (or the file is rotated away); the saved offset is
+//!   that of its start.
+//! - **Long lines.** A line longer than `max_line_bytes` (64 KiB unless
+//!   configured) becomes one event of its first `max_line_bytes` (cut at a
+//!   character boundary) marked `truncated`; the rest of it, up to its
+//!   newline, is read and skipped (across polls and restarts), never held.
+//! - **What is opened.** Only regular files owned by root or gomon's user,
+//!   reached without a link out of the globs' directories, are tailed:
+//!   see [`super::open`]. A path refused is named once in a warning with
+//!   the reason, and looked at again at each rescan.
 //!
 //! Lines are split on `\n`, a trailing `\r` is removed, invalid UTF-8 is
 //! replaced, empty lines are skipped, and each line is parsed by
@@ -37,7 +45,9 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::open::OpenPolicy;
 use super::parse::{Clock, parse_line};
+use crate::observe::config::LogsConfig;
 use crate::observe::model::{Event, LogEvent, TimedEvent};
 use crate::observe::state::StateFile;
 
@@ -51,8 +61,33 @@ pub const SAVE_EVERY: Duration = Duration::from_secs(2);
 pub const DRAIN_FOR: Duration = Duration::from_secs(10);
 /// Most bytes read from one file in one poll.
 pub const MAX_READ: usize = 1 << 20;
-/// A line longer than this is cut into pieces of this size.
-pub const MAX_LINE: usize = 64 * 1024;
+
+/// How the tailer opens files and bounds lines (`[observe.logs]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TailOptions {
+    /// `follow_symlinks`.
+    pub follow_symlinks: bool,
+    /// `allow_other_owners`.
+    pub allow_other_owners: bool,
+    /// `max_line_bytes`.
+    pub max_line_bytes: usize,
+}
+
+impl Default for TailOptions {
+    fn default() -> Self {
+        TailOptions::from(&LogsConfig::default())
+    }
+}
+
+impl From<&LogsConfig> for TailOptions {
+    fn from(c: &LogsConfig) -> TailOptions {
+        TailOptions {
+            follow_symlinks: c.follow_symlinks,
+            allow_other_owners: c.allow_other_owners,
+            max_line_bytes: (c.max_line_bytes as usize).max(1),
+        }
+    }
+}
 
 /// A file's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -74,6 +109,9 @@ pub struct SavedOffset {
     pub device: u64,
     pub inode: u64,
     pub offset: u64,
+    /// The offset is inside a line that was cut: skip to its newline.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipping: bool,
 }
 
 /// `offsets.json`.
@@ -94,6 +132,8 @@ struct Tailed {
     partial: Vec<u8>,
     /// Drained files: when the file last grew.
     grew: Instant,
+    /// Inside a line that was cut: what is read up to its newline is skipped.
+    skipping: bool,
 }
 
 impl Tailed {
@@ -106,6 +146,8 @@ impl Tailed {
 /// Follows the files that match some globs.
 pub struct Tailer {
     patterns: Vec<String>,
+    policy: OpenPolicy,
+    max_line: usize,
     files: HashMap<PathBuf, Tailed>,
     /// Rotated-away files still being read.
     draining: Vec<Tailed>,
@@ -116,8 +158,9 @@ pub struct Tailer {
     rescan_soon: bool,
     dirty: bool,
     last_save: Instant,
-    /// Paths whose open failed, so the failure is logged once.
-    failed: HashMap<PathBuf, io::ErrorKind>,
+    /// Paths not tailed and why (a [`super::open::Refusal::key`]), so that
+    /// each is logged once.
+    failed: HashMap<PathBuf, String>,
     buf: Vec<u8>,
     /// Errors since the last call of [`Tailer::take_errors`].
     errors: u64,
@@ -129,10 +172,12 @@ pub type Sink<'a> = dyn FnMut(TimedEvent) -> bool + 'a;
 impl Tailer {
     /// A tailer of `patterns` (absolute paths or globs) that keeps its
     /// positions in `state`.
-    pub fn new(patterns: Vec<String>, state: StateFile, clock: Clock) -> Tailer {
+    pub fn new(patterns: Vec<String>, options: TailOptions, state: StateFile, clock: Clock) -> Tailer {
         let saved: SavedOffsets = state.load().unwrap_or_default();
         let saved = saved.files.into_iter().map(|s| (FileId { device: s.device, inode: s.inode }, s)).collect();
         Tailer {
+            policy: OpenPolicy::new(&patterns, options.follow_symlinks, options.allow_other_owners),
+            max_line: options.max_line_bytes.max(1),
             patterns,
             files: HashMap::new(),
             draining: Vec::new(),
@@ -172,7 +217,7 @@ impl Tailer {
         let mut index = 0;
         while index < self.draining.len() {
             let t = &mut self.draining[index];
-            let (ok, grew) = read_new(t, &mut self.buf, &self.clock, now, sink, &mut self.errors);
+            let (ok, grew) = read_new(t, self.max_line, &mut self.buf, &self.clock, now, sink, &mut self.errors);
             if !ok {
                 return false;
             }
@@ -181,7 +226,7 @@ impl Tailer {
             }
             if t.grew.elapsed() >= DRAIN_FOR {
                 let mut t = self.draining.swap_remove(index);
-                if !flush_partial(&mut t, &self.clock, now, sink) {
+                if !flush_partial(&mut t, self.max_line, &self.clock, now, sink) {
                     return false;
                 }
                 self.dirty = true;
@@ -209,7 +254,7 @@ impl Tailer {
         if !same {
             // Rotated or removed: finish the old file from its handle.
             let Some(mut old) = self.files.remove(path) else { return true };
-            let (ok, _) = read_new(&mut old, &mut self.buf, &self.clock, now, sink, &mut self.errors);
+            let (ok, _) = read_new(&mut old, self.max_line, &mut self.buf, &self.clock, now, sink, &mut self.errors);
             if !ok {
                 return false;
             }
@@ -231,13 +276,14 @@ impl Tailer {
             && meta.len() < t.read_pos
         {
             tracing::info!("logs: {} was truncated; reading it again from its start", path.display());
-            if !flush_partial(t, &self.clock, now, sink) {
+            if !flush_partial(t, self.max_line, &self.clock, now, sink) {
                 return false;
             }
             t.read_pos = 0;
+            t.skipping = false;
             self.dirty = true;
         }
-        let (ok, grew) = read_new(t, &mut self.buf, &self.clock, now, sink, &mut self.errors);
+        let (ok, grew) = read_new(t, self.max_line, &mut self.buf, &self.clock, now, sink, &mut self.errors);
         if grew {
             self.dirty = true;
         }
@@ -282,19 +328,19 @@ impl Tailer {
     /// left, or at its end if found when gomon `started` and never seen
     /// before, or else at its start.
     fn open(&mut self, path: &Path, start: Option<u64>, started: bool) {
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(e) => {
-                if self.failed.insert(path.to_owned(), e.kind()) != Some(e.kind()) {
-                    tracing::warn!("logs: cannot read {}: {e}; not tailed", path.display());
-                    self.errors += 1;
+        let (file, meta) = match self.policy.open(path) {
+            Ok(opened) => opened,
+            Err(refusal) => {
+                let key = refusal.key();
+                if self.failed.get(path) != Some(&key) {
+                    tracing::warn!("logs: not tailing {}: {refusal}", path.display());
+                    if refusal.is_io() {
+                        self.errors += 1;
+                    }
+                    self.failed.insert(path.to_owned(), key);
                 }
                 return;
             }
-        };
-        let meta = match file.metadata() {
-            Ok(meta) if meta.is_file() => meta,
-            _ => return,
         };
         self.failed.remove(path);
         let id = FileId::of(&meta);
@@ -303,15 +349,24 @@ impl Tailer {
             return;
         }
         let size = meta.len();
-        let read_pos = match (start, self.saved.get(&id)) {
-            (Some(start), _) => start,
-            (None, Some(saved)) if saved.offset <= size => saved.offset,
-            (None, Some(_)) => 0,
-            (None, None) if started && !self.saved.values().any(|s| s.path == path) => size,
-            (None, None) => 0,
+        let (read_pos, skipping) = match (start, self.saved.get(&id)) {
+            (Some(start), _) => (start, false),
+            (None, Some(saved)) if saved.offset <= size => (saved.offset, saved.skipping),
+            (None, Some(_)) => (0, false),
+            (None, None) if started && !self.saved.values().any(|s| s.path == path) => (size, false),
+            (None, None) => (0, false),
         };
         let origin = path.to_string_lossy().into_owned();
-        let t = Tailed { path: path.to_owned(), origin, file, id, read_pos, partial: Vec::new(), grew: Instant::now() };
+        let t = Tailed {
+            path: path.to_owned(),
+            origin,
+            file,
+            id,
+            read_pos,
+            partial: Vec::new(),
+            grew: Instant::now(),
+            skipping,
+        };
         self.files.insert(path.to_owned(), t);
         self.dirty = true;
     }
@@ -322,7 +377,13 @@ impl Tailer {
             .files
             .values()
             .chain(&self.draining)
-            .map(|t| SavedOffset { path: t.path.clone(), device: t.id.device, inode: t.id.inode, offset: t.consumed() })
+            .map(|t| SavedOffset {
+                path: t.path.clone(),
+                device: t.id.device,
+                inode: t.id.inode,
+                offset: t.consumed(),
+                skipping: t.skipping && t.partial.is_empty(),
+            })
             .collect();
         self.saved = files.iter().map(|s| (FileId { device: s.device, inode: s.inode }, s.clone())).collect();
         if let Err(e) = self.state.save(&SavedOffsets { files }) {
@@ -336,9 +397,11 @@ impl Tailer {
 }
 
 /// Reads what was appended to `t` (up to [`MAX_READ`]) and queues its whole
-/// lines: (`false` if the sink asked to stop, whether anything was read).
+/// lines, each cut to `max_line` bytes: (`false` if the sink asked to stop,
+/// whether anything was read).
 fn read_new(
     t: &mut Tailed,
+    max_line: usize,
     buf: &mut Vec<u8>,
     clock: &Clock,
     now: Timestamp,
@@ -363,16 +426,23 @@ fn read_new(
         total += n;
         // File offset of buf[0].
         let base = t.read_pos;
-        t.read_pos += n as u64;
+        t.read_pos = t.read_pos.saturating_add(n as u64);
         let mut pos = 0;
         while let Some(newline) = buf[pos..n].iter().position(|&b| b == b'\n') {
-            let line_start = base + pos as u64 - t.partial.len() as u64;
+            if t.skipping {
+                // The end of a line that was cut: dropped with its newline.
+                t.skipping = false;
+                pos += newline + 1;
+                continue;
+            }
+            let line_start = (base + pos as u64).saturating_sub(t.partial.len() as u64);
             let ok = if t.partial.is_empty() {
-                emit_line(&t.origin, &buf[pos..pos + newline], clock, now, sink)
+                emit_line(&t.origin, &buf[pos..pos + newline], max_line, clock, now, sink)
             } else {
-                t.partial.extend_from_slice(&buf[pos..pos + newline]);
+                let room = (max_line + 1).saturating_sub(t.partial.len());
+                t.partial.extend_from_slice(&buf[pos..pos + newline.min(room)]);
                 let line = std::mem::take(&mut t.partial);
-                emit_line(&t.origin, &line, clock, now, sink)
+                emit_line(&t.origin, &line, max_line, clock, now, sink)
             };
             if !ok {
                 // Not queued: keep it (and what follows) out of the saved offset.
@@ -382,32 +452,51 @@ fn read_new(
             }
             pos += newline + 1;
         }
+        if t.skipping {
+            continue; // the middle of a cut line
+        }
         t.partial.extend_from_slice(&buf[pos..n]);
-        while t.partial.len() >= MAX_LINE {
-            let line_start = t.read_pos - t.partial.len() as u64;
-            let rest = t.partial.split_off(MAX_LINE);
-            let line = std::mem::replace(&mut t.partial, rest);
-            if !emit_line(&t.origin, &line, clock, now, sink) {
-                t.partial.clear();
+        if t.partial.len() > max_line {
+            // Too long, and no newline yet: one event of its start; the
+            // rest is skipped up to the newline.
+            let line_start = t.read_pos.saturating_sub(t.partial.len() as u64);
+            let line = std::mem::take(&mut t.partial);
+            if !emit_line(&t.origin, &line, max_line, clock, now, sink) {
                 t.read_pos = line_start;
                 return (false, grew);
             }
+            t.skipping = true;
         }
     }
     (true, grew)
 }
 
 /// Queues a held partial line as it is (its file was rotated or truncated).
-fn flush_partial(t: &mut Tailed, clock: &Clock, now: Timestamp, sink: &mut Sink<'_>) -> bool {
+fn flush_partial(t: &mut Tailed, max_line: usize, clock: &Clock, now: Timestamp, sink: &mut Sink<'_>) -> bool {
     if t.partial.is_empty() {
         return true;
     }
     let line = std::mem::take(&mut t.partial);
-    emit_line(&t.origin, &line, clock, now, sink)
+    emit_line(&t.origin, &line, max_line, clock, now, sink)
 }
 
-fn emit_line(origin: &str, line: &[u8], clock: &Clock, now: Timestamp, sink: &mut Sink<'_>) -> bool {
-    let line = String::from_utf8_lossy(line);
+/// The length of the longest prefix of `line` of at most `max` bytes that
+/// does not split a UTF-8 sequence.
+fn cut_point(line: &[u8], max: usize) -> usize {
+    if line.len() <= max {
+        return line.len();
+    }
+    let mut end = max;
+    // Back over continuation bytes (10xxxxxx) to the start of the character.
+    while end > 0 && end > max.saturating_sub(3) && line[end] & 0xc0 == 0x80 {
+        end -= 1;
+    }
+    if line[end] & 0xc0 == 0x80 { max } else { end }
+}
+
+fn emit_line(origin: &str, line: &[u8], max_line: usize, clock: &Clock, now: Timestamp, sink: &mut Sink<'_>) -> bool {
+    let truncated = line.len() > max_line;
+    let line = String::from_utf8_lossy(&line[..cut_point(line, max_line)]);
     let line = line.trim_end_matches('\r');
     if line.trim().is_empty() {
         return true;
@@ -421,6 +510,7 @@ fn emit_line(origin: &str, line: &[u8], clock: &Clock, now: Timestamp, sink: &mu
             process: p.process,
             pid: p.pid,
             message: p.message,
+            truncated,
         }),
     })
 }

@@ -280,7 +280,7 @@ impl Connector {
         let io = |step| move |source| ConnectorError::Io { step, source };
         let mut socket = Socket::new(NETLINK_CONNECTOR).map_err(io("socket(NETLINK_CONNECTOR)"))?;
         socket.bind(&SocketAddr::new(0, CN_IDX_PROC)).map_err(io("bind to CN_IDX_PROC"))?;
-        set_receive_buffer(&socket);
+        set_receive_buffer(&socket, RECEIVE_BUFFER);
         let request = listen_request();
         socket.send_to(&request, &SocketAddr::new(0, 0), 0).map_err(io("send PROC_CN_MCAST_LISTEN"))?;
         let mut connector = Connector { socket, buf: Vec::with_capacity(64 * 1024) };
@@ -327,8 +327,9 @@ impl Connector {
     }
 }
 
-fn set_receive_buffer(socket: &Socket) {
-    let size = RECEIVE_BUFFER as libc::c_int;
+/// Asks for a receive buffer of `size` bytes (beyond rmem_max when privileged).
+pub(super) fn set_receive_buffer(socket: &Socket, size: usize) {
+    let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
     for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
         // SAFETY: the fd is open; `size` is a valid c_int of the size passed.
         let rc = unsafe {
@@ -346,7 +347,8 @@ fn set_receive_buffer(socket: &Socket) {
     }
 }
 
-fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+/// Waits until `fd` is readable or `timeout` passes; whether it is.
+pub(super) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
     let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
     loop {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::observe::model::Event;
 
 /// A /proc with a boot time and the given `pid (comm) … ppid … flags … starttime` lines.
 struct FakeProc {

@@ -90,8 +90,11 @@ fn start(
 ) -> (crossbeam_channel::Receiver<TimedEvent>, std::sync::Arc<crate::observe::stop::Stop>, std::thread::JoinHandle<()>)
 {
     let (emitter, rx, stop) = test_emitter(ObservationSource::Logs, 1000);
-    let options =
-        JournalOptions { program: "journalctl".into(), extra_args: vec![format!("--file={}", file.display())] };
+    let options = JournalOptions {
+        program: "journalctl".into(),
+        extra_args: vec![format!("--file={}", file.display())],
+        ..JournalOptions::default()
+    };
     let state = StateFile::new(Some(state), "journal-cursor");
     let thread = std::thread::spawn(move || run(options, state, true, emitter));
     (rx, stop, thread)

@@ -17,9 +17,13 @@ impl Rig {
     }
 
     fn tailer(&self) -> Tailer {
+        self.tailer_with(TailOptions::default())
+    }
+
+    fn tailer_with(&self, options: TailOptions) -> Tailer {
         let pattern = format!("{}/*.log", self.dir.path().display());
         let state = StateFile::new(Some(self.state.path()), "offsets.json");
-        Tailer::new(vec![pattern], state, Clock::with_zone(jiff::tz::TimeZone::UTC))
+        Tailer::new(vec![pattern], options, state, Clock::with_zone(jiff::tz::TimeZone::UTC))
     }
 
     fn append(&self, name: &str, text: &str) {
@@ -187,19 +191,125 @@ fn lines_not_queued_before_a_stop_are_read_after_the_restart() {
     assert_eq!(poll(&mut tailer), ["2", "3"]);
 }
 
+/// The (message, truncated) pairs of one poll.
+fn poll_marked(tailer: &mut Tailer) -> Vec<(String, bool)> {
+    let mut got = Vec::new();
+    assert!(tailer.poll(false, &mut |e: TimedEvent| {
+        let Event::Log(log) = e.event else { panic!("not a log event") };
+        got.push((log.message, log.truncated));
+        true
+    }));
+    got
+}
+
 #[test]
-fn long_lines_are_cut_and_unreadable_files_are_reported_once() {
+fn a_long_line_is_one_truncated_event_and_the_rest_is_skipped() {
+    let rig = Rig::new();
+    rig.append("app.log", "");
+    let mut tailer = rig.tailer_with(TailOptions { max_line_bytes: 100, ..TailOptions::default() });
+    poll(&mut tailer);
+    // Longer than one read (64 KiB) and than MAX_READ: skipped over several polls.
+    rig.append("app.log", &"x".repeat(3 << 20));
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.extend(poll_marked(&mut tailer));
+    }
+    assert_eq!(got, [("x".repeat(100), true)]);
+    rig.append("app.log", "yyy\nshort\n");
+    assert_eq!(poll_marked(&mut tailer), [("short".to_owned(), false)]);
+    // Whole lines too long, and one exactly at the bound.
+    let at_bound = "b".repeat(100);
+    rig.append("app.log", &format!("{}\n{at_bound}\n", "a".repeat(250)));
+    assert_eq!(poll_marked(&mut tailer), [("a".repeat(100), true), (at_bound, false)]);
+    // A line held partially, then completed past the bound.
+    rig.append("app.log", &"c".repeat(60));
+    assert_eq!(poll_marked(&mut tailer), []);
+    rig.append("app.log", &format!("{}\nnext\n", "c".repeat(60)));
+    assert_eq!(poll_marked(&mut tailer), [("c".repeat(100), true), ("next".to_owned(), false)]);
+    // The default bound is 64 KiB.
+    assert_eq!(TailOptions::default().max_line_bytes, 64 * 1024);
+}
+
+#[test]
+fn a_cut_is_made_at_a_character_boundary() {
+    assert_eq!(cut_point("aé".as_bytes(), 2), 1);
+    assert_eq!(cut_point("aé".as_bytes(), 3), 3);
+    assert_eq!(cut_point("€€".as_bytes(), 4), 3);
+    assert_eq!(cut_point(&[0x80; 10], 4), 4, "not UTF-8 at all: cut where asked");
+    let rig = Rig::new();
+    rig.append("app.log", "");
+    let mut tailer = rig.tailer_with(TailOptions { max_line_bytes: 64, ..TailOptions::default() });
+    poll(&mut tailer);
+    rig.append("app.log", &format!("{}\n", "é".repeat(40)));
+    assert_eq!(poll_marked(&mut tailer), [("é".repeat(32), true)]);
+}
+
+#[test]
+fn a_restart_inside_a_cut_line_keeps_skipping_it() {
+    let rig = Rig::new();
+    rig.append("app.log", "");
+    let options = TailOptions { max_line_bytes: 100, ..TailOptions::default() };
+    let mut tailer = rig.tailer_with(options);
+    poll(&mut tailer);
+    rig.append("app.log", &"z".repeat(1000));
+    assert_eq!(poll_marked(&mut tailer).len(), 1);
+    tailer.save();
+    drop(tailer);
+    rig.append("app.log", "zzz\nafter\n");
+    let mut tailer = rig.tailer_with(options);
+    assert_eq!(poll_marked(&mut tailer), [("after".to_owned(), false)]);
+}
+
+#[test]
+fn a_fifo_does_not_block_and_other_files_go_on() {
+    let rig = Rig::new();
+    rig.append("app.log", "");
+    let fifo = rig.path("x.log");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let mut tailer = rig.tailer();
+    assert_eq!(poll(&mut tailer), Vec::<String>::new());
+    rig.append("app.log", "still here\n");
+    assert_eq!(poll(&mut tailer), ["still here"]);
+    assert_eq!(tailer.file_count(), 1);
+    // A FIFO that appears later, too (a rescan).
+    std::fs::remove_file(&fifo).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    tailer.poll(true, &mut |_| true);
+    rig.append("app.log", "and here\n");
+    assert_eq!(poll(&mut tailer), ["and here"]);
+    assert_eq!(tailer.take_errors(), 0, "a refusal is not an error");
+}
+
+#[test]
+fn a_link_out_of_the_glob_dir_is_not_followed_unless_allowed() {
+    let rig = Rig::new();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), rig.path("evil.log")).unwrap();
+    let mut tailer = rig.tailer();
+    poll(&mut tailer);
+    let mut f = std::fs::OpenOptions::new().append(true).open(outside.path().join("secret.txt")).unwrap();
+    f.write_all(b"TOPSECRET\n").unwrap();
+    assert_eq!(poll(&mut tailer), Vec::<String>::new());
+    assert_eq!(tailer.file_count(), 0);
+    let mut follow = rig.tailer_with(TailOptions { follow_symlinks: true, ..TailOptions::default() });
+    poll(&mut follow);
+    assert_eq!(follow.file_count(), 1);
+}
+
+#[test]
+fn unreadable_files_are_reported_once() {
     let rig = Rig::new();
     rig.append("app.log", "");
     let mut tailer = rig.tailer();
     poll(&mut tailer);
-    let long = "x".repeat(MAX_LINE + 10);
-    rig.append("app.log", &format!("{long}\n"));
-    let got = poll(&mut tailer);
-    assert_eq!(got.iter().map(String::len).collect::<Vec<_>>(), [MAX_LINE, 10]);
-    assert_eq!(tailer.take_errors(), 0);
     // A directory that matches the glob is not a file: skipped without an error.
     std::fs::create_dir(rig.path("dir.log")).unwrap();
     tailer.poll(true, &mut |_| true);
+    tailer.poll(true, &mut |_| true);
     assert_eq!((tailer.file_count(), tailer.take_errors()), (1, 0));
+    assert_eq!(tailer.failed.get(&rig.path("dir.log")).map(String::as_str), Some("type:directory"));
 }
