@@ -319,21 +319,22 @@ mod tests {
             Rendered { svg: "<svg/>".into(), fallback: None }
         });
         // One picture in the worker, MAX_QUEUED waiting: the next distinct one overflows.
-        let waiting: Vec<_> = (0..=MAX_QUEUED)
-            .map(|i| {
-                let r = renderer.clone();
-                std::thread::spawn(move || r.svg(graph(i + 1), Default::default()))
-            })
-            .collect();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let queued = lock(&renderer.inner.state).queue.len();
-            if queued == MAX_QUEUED {
+        let wait_for = |what: &str, done: &dyn Fn(&State) -> bool| loop {
+            if done(&lock(&renderer.inner.state)) {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "queue stuck at {queued}");
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::yield_now();
-        }
+        };
+        let spawn = |i: usize| {
+            let r = renderer.clone();
+            std::thread::spawn(move || r.svg(graph(i + 1), Default::default()))
+        };
+        let mut waiting = vec![spawn(0)];
+        wait_for("the worker to take the first picture", &|s| s.queue.is_empty() && s.pending.len() == 1);
+        waiting.extend((1..=MAX_QUEUED).map(spawn));
+        wait_for("a full queue", &|s| s.queue.len() == MAX_QUEUED);
         let overflow = renderer.svg(graph(100), Default::default());
         assert_eq!(overflow.fallback.as_deref(), Some("the renderer is busy"));
         assert!(overflow.svg.contains("<svg"), "{}", overflow.svg);

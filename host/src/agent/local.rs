@@ -38,6 +38,33 @@ pub struct HealthInputs {
     pub observations: Result<Arc<Mutex<OutletState>>, String>,
 }
 
+/// Graphs drawn on recent samples, by sample generation and focus: concurrent
+/// requests for the same picture share one graph-probe call.
+#[derive(Default)]
+struct DrawnGraphs {
+    cells: Mutex<Vec<((u64, Option<u32>), Arc<tokio::sync::OnceCell<DrawnGraph>>)>>,
+}
+
+/// Drawn graphs kept (the overview and a few focuses of the latest samples).
+const DRAWN_GRAPHS: usize = 16;
+
+impl DrawnGraphs {
+    /// The cell for one sample and focus; cells of older samples are dropped first.
+    fn cell(&self, generation: u64, pid: Option<u32>) -> Arc<tokio::sync::OnceCell<DrawnGraph>> {
+        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, cell)) = cells.iter().find(|(key, _)| *key == (generation, pid)) {
+            return cell.clone();
+        }
+        cells.retain(|((g, _), _)| *g + 1 >= generation);
+        if cells.len() >= DRAWN_GRAPHS {
+            cells.remove(0);
+        }
+        let cell = Arc::new(tokio::sync::OnceCell::new());
+        cells.push(((generation, pid), cell.clone()));
+        cell
+    }
+}
+
 /// The agent running in this process, as the adapters see it.
 pub struct Local {
     schedule: Schedule,
@@ -47,6 +74,7 @@ pub struct Local {
     observations: Arc<ObservationRing>,
     renderer: Renderer,
     health: HealthInputs,
+    graphs: DrawnGraphs,
 }
 
 impl Local {
@@ -60,7 +88,7 @@ impl Local {
         renderer: Renderer,
         health: HealthInputs,
     ) -> Self {
-        Local { schedule, probes, connections, history, observations, renderer, health }
+        Local { schedule, probes, connections, history, observations, renderer, health, graphs: DrawnGraphs::default() }
     }
 
     /// The sampling schedule (the interval and the latest samples).
@@ -94,19 +122,27 @@ impl Local {
     pub async fn graph(&self, pid: Option<u32>) -> Result<DrawnGraph, SourceError> {
         let exposition = self.schedule.current().await;
         let snapshot = exposition.snapshot.clone().ok_or(SourceError::NotReady)?;
-        let host = snapshot.system.as_ref().and_then(|s| s.hostname.clone()).unwrap_or_default();
-        let taken_at = std::time::UNIX_EPOCH.checked_add(Duration::from_secs_f64(snapshot.taken_at_seconds.max(0.0)));
-        let probes = self.probes.clone();
-        let connections = self.connections.clone();
-        let max_age = self.schedule.interval();
-        let graph = tokio::task::spawn_blocking(move || {
-            let snapshot = connections.attach(&snapshot, max_age);
-            probes.lock().unwrap_or_else(|e| e.into_inner()).draw(&snapshot, pid)
-        })
-        .await
-        .map_err(|e| SourceError::Graph(format!("graph task failed: {e}")))?
-        .map_err(|e| SourceError::Graph(e.to_string()))?;
-        Ok(DrawnGraph { graph: convert(graph), host, taken_at })
+        // One drawing per sample and focus, however many ask at once.
+        let cell = self.graphs.cell(exposition.generation, pid);
+        let drawn = cell
+            .get_or_try_init(|| async {
+                let host = snapshot.system.as_ref().and_then(|s| s.hostname.clone()).unwrap_or_default();
+                let taken_at =
+                    std::time::UNIX_EPOCH.checked_add(Duration::from_secs_f64(snapshot.taken_at_seconds.max(0.0)));
+                let probes = self.probes.clone();
+                let connections = self.connections.clone();
+                let max_age = self.schedule.interval();
+                let graph = tokio::task::spawn_blocking(move || {
+                    let snapshot = connections.attach(&snapshot, max_age);
+                    probes.lock().unwrap_or_else(|e| e.into_inner()).draw(&snapshot, pid)
+                })
+                .await
+                .map_err(|e| SourceError::Graph(format!("graph task failed: {e}")))?
+                .map_err(|e| SourceError::Graph(e.to_string()))?;
+                Ok::<_, SourceError>(DrawnGraph { graph: convert(graph), host, taken_at })
+            })
+            .await?;
+        Ok(drawn.clone())
     }
 
     /// The connection graph alone.
@@ -192,4 +228,25 @@ pub async fn render(
     tokio::task::spawn_blocking(move || renderer.svg(graph, options))
         .await
         .map_err(|e| SourceError::Graph(format!("rendering failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_cell_per_sample_and_focus_and_old_samples_drop_out() {
+        let graphs = DrawnGraphs::default();
+        let a = graphs.cell(7, None);
+        assert!(Arc::ptr_eq(&a, &graphs.cell(7, None)), "the same sample and focus share a cell");
+        assert!(!Arc::ptr_eq(&a, &graphs.cell(7, Some(1))), "another focus has its own");
+        graphs.cell(8, None);
+        graphs.cell(9, None);
+        let held = |g: &DrawnGraphs| g.cells.lock().unwrap().iter().map(|(k, _)| *k).collect::<Vec<_>>();
+        assert_eq!(held(&graphs), [(8, None), (9, None)], "cells of older samples are dropped");
+        for pid in 0..40 {
+            graphs.cell(9, Some(pid));
+        }
+        assert!(held(&graphs).len() <= DRAWN_GRAPHS);
+    }
 }
