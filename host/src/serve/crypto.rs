@@ -32,6 +32,7 @@ impl SignatureVerificationAlgorithm for EcdsaP521Sha512 {
 }
 
 static P521: EcdsaP521Sha512 = EcdsaP521Sha512;
+static P521_ONLY: [&dyn SignatureVerificationAlgorithm; 1] = [&P521];
 
 /// ring's signature algorithms plus ECDSA P-521/SHA-512.
 pub fn signature_algorithms() -> WebPkiSupportedAlgorithms {
@@ -41,9 +42,8 @@ pub fn signature_algorithms() -> WebPkiSupportedAlgorithms {
         let mut all: Vec<&'static dyn SignatureVerificationAlgorithm> = ring.all.to_vec();
         all.push(&P521);
         let mut mapping = ring.mapping.to_vec();
-        let p521: &'static [&'static dyn SignatureVerificationAlgorithm] = &[&P521];
         // Preferred after the curves ring verifies natively.
-        mapping.push((SignatureScheme::ECDSA_NISTP521_SHA512, p521));
+        mapping.push((SignatureScheme::ECDSA_NISTP521_SHA512, &P521_ONLY));
         // Built once per process: leaking the two small tables gives them the 'static
         // lifetime rustls asks for.
         WebPkiSupportedAlgorithms { all: Vec::leak(all), mapping: Vec::leak(mapping) }
@@ -73,12 +73,36 @@ mod tests {
 
     #[test]
     fn p521_signatures_verify_and_forgeries_do_not() {
-        use p521::ecdsa::signature::Signer;
+        use p521::ecdsa::signature::hazmat::RandomizedPrehashSigner;
+        use p521::elliptic_curve::rand_core::{CryptoRng, Error, RngCore};
+        use sha2::Digest;
+        /// A fixed nonce source: enough to make a signature to check.
+        struct Counter(u8);
+        impl RngCore for Counter {
+            fn next_u32(&mut self) -> u32 {
+                self.0 = self.0.wrapping_add(1);
+                u32::from(self.0)
+            }
+            fn next_u64(&mut self) -> u64 {
+                u64::from(self.next_u32())
+            }
+            fn fill_bytes(&mut self, dest: &mut [u8]) {
+                for b in dest {
+                    self.0 = self.0.wrapping_add(1);
+                    *b = self.0;
+                }
+            }
+            fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Error> {
+                self.fill_bytes(dest);
+                Ok(())
+            }
+        }
+        impl CryptoRng for Counter {}
         let mut secret = [7u8; 66];
         secret[0] = 0; // below the group order
         let key = p521::ecdsa::SigningKey::from_bytes(&p521::FieldBytes::clone_from_slice(&secret)).unwrap();
         let public = p521::ecdsa::VerifyingKey::from(&key).to_encoded_point(false);
-        let signature: p521::ecdsa::Signature = key.sign(b"hello");
+        let signature: p521::ecdsa::Signature = key.sign_prehash_with_rng(&mut Counter(0), &sha2::Sha512::digest(b"hello")).unwrap();
         let der = signature.to_der();
         assert!(P521.verify_signature(public.as_bytes(), b"hello", der.as_bytes()).is_ok());
         assert!(P521.verify_signature(public.as_bytes(), b"hellO", der.as_bytes()).is_err());
