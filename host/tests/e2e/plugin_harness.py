@@ -48,6 +48,11 @@ PROTO_DIR = REPO_ROOT / "host" / "proto"
 PLUGIN_ID = "gomon-host-datasource"
 HANDSHAKE = re.compile(r"^1\|2\|unix\|(/[^|]+)\|grpc\|([A-Za-z0-9+/]*)$")
 
+# go-plugin dials `grpc.Dial("unused", WithContextDialer(...))`, so its `:authority` is
+# "unused"; grpc Python would send the socket's path, which is no valid authority.
+CHANNEL_OPTIONS = [("grpc.default_authority", "unused")]
+TLS_CHANNEL_OPTIONS = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", "localhost")]
+
 _stubs: Any = None
 
 
@@ -234,10 +239,9 @@ class PluginProcess:
         self.address = f"unix:{self.socket}"
         if auto_mtls:
             assert self.server_cert, f"AutoMTLS asked but no server certificate in {self.handshake!r}"
-            self.channel = grpc.secure_channel(self.address, self.tls_credentials(),
-                                               options=[("grpc.ssl_target_name_override", "localhost")])
+            self.channel = grpc.secure_channel(self.address, self.tls_credentials(), options=TLS_CHANNEL_OPTIONS)
         else:
-            self.channel = grpc.insecure_channel(self.address)
+            self.channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
         grpc.channel_ready_future(self.channel).result(timeout=10)
         s = stubs()
         self.data = s.rpc.DataStub(self.channel)

@@ -27,17 +27,23 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from e2e_helpers import wait_until
-from plugin_harness import PluginProcess, go_plugin_client_cert, stubs
+from plugin_harness import CHANNEL_OPTIONS, TLS_CHANNEL_OPTIONS, PluginProcess, go_plugin_client_cert, stubs
 
 # Connects to a unix socket as whoever runs it, speaks the HTTP/2 client preface and
-# prints what happened as JSON: {"connect": "ok" | error, "reply": hex of the first bytes}.
+# prints what happened as JSON: {"connect": "ok" | error, "after": error after connecting,
+# "reply": hex of the first bytes}.
 RAW_H2_CLIENT = r'''
 import json, socket, sys
-out = {"connect": "ok", "reply": ""}
+out = {"connect": "ok", "after": "", "reply": ""}
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(5)
 try:
     s.connect(sys.argv[1])
+except OSError as e:
+    out["connect"] = type(e).__name__ + ": " + str(e)
+    print(json.dumps(out))
+    sys.exit(0)
+try:
     s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
     data = b""
     while len(data) < 9:
@@ -47,7 +53,7 @@ try:
         data += chunk
     out["reply"] = data.hex()
 except OSError as e:
-    out["connect"] = type(e).__name__ + ": " + str(e)
+    out["after"] = type(e).__name__ + ": " + str(e)
 print(json.dumps(out))
 '''
 
@@ -135,7 +141,7 @@ def test_auto_mtls_accepts_exactly_the_given_client_certificate(tmp_path):
         # Another certificate, made the same way, is refused by the TLS handshake.
         other_cert, other_key = go_plugin_client_cert(tmp_path)
         stranger = grpc.secure_channel(p.address, p.tls_credentials(other_cert, other_key),
-                                       options=[("grpc.ssl_target_name_override", "localhost")])
+                                       options=TLS_CHANNEL_OPTIONS)
         with pytest.raises(grpc.RpcError) as refused:
             stubs().rpc.ResourceStub(stranger).CallResource(
                 stubs().pb.CallResourceRequest(pluginContext=p.context(), path="processes", method="GET",
@@ -143,7 +149,7 @@ def test_auto_mtls_accepts_exactly_the_given_client_certificate(tmp_path):
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value
         stranger.close()
         # Plain gRPC (no TLS) on the TLS socket gets nowhere either.
-        plain = grpc.insecure_channel(p.address)
+        plain = grpc.insecure_channel(p.address, options=CHANNEL_OPTIONS)
         with pytest.raises(grpc.FutureTimeoutError):
             grpc.channel_ready_future(plain).result(timeout=3)
         plain.close()
@@ -154,17 +160,17 @@ def test_auto_mtls_accepts_exactly_the_given_client_certificate(tmp_path):
 
 
 def test_grpc_messages_are_bounded(tmp_path):
-    """A 5 MiB request (over the 4 MiB decoding limit) is refused with RESOURCE_EXHAUSTED;
+    """A 5 MiB request (over the 4 MiB decoding limit) is refused (OUT_OF_RANGE, naming the limit);
     the plugin keeps serving."""
     p = PluginProcess(tmp_path)
     try:
         pb = stubs().pb
         huge = pb.CallResourceRequest(pluginContext=p.context(), path="processes", method="GET", url="processes",
                                       body=b"x" * (5 << 20))
-        channel = grpc.insecure_channel(p.address, options=[("grpc.max_send_message_length", 64 << 20)])
+        channel = grpc.insecure_channel(p.address, options=[*CHANNEL_OPTIONS, ("grpc.max_send_message_length", 64 << 20)])
         with pytest.raises(grpc.RpcError) as refused:
             list(stubs().rpc.ResourceStub(channel).CallResource(huge, timeout=10))
-        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+        assert refused.value.code() == grpc.StatusCode.OUT_OF_RANGE and "4194304" in refused.value.details(), refused.value
         channel.close()
         code, _, _ = p.resource("processes")
         assert code == 200
