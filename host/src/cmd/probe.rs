@@ -6,8 +6,8 @@ use anyhow::Context;
 
 use gomon::config::Config;
 use gomon::runtime::bindings::CONTRACT_VERSION;
-use gomon::serve::credential;
 use gomon::runtime::{DEFAULT_GRANTS, Loader, Prepared, ProbeSummary, capability_name};
+use gomon::serve::credential;
 
 /// Validates a component and prints what it is. Fails with a plain message
 /// for garbage, a core module, another contract version or a missing world.

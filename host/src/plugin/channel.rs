@@ -104,13 +104,16 @@ pub fn auto_mtls(client_pem: &str) -> Result<AutoMtls, HandshakeError> {
         let cert = params.self_signed(&key)?;
         Ok((cert, key))
     };
-    let (cert, key) = generate().map_err(|e| HandshakeError::ClientCert(format!("cannot generate a server certificate: {e}")))?;
+    let (cert, key) =
+        generate().map_err(|e| HandshakeError::ClientCert(format!("cannot generate a server certificate: {e}")))?;
     let server_cert = cert.der().to_vec();
     let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| HandshakeError::ClientCert(e.to_string()))?;
     let verifier = Arc::new(PinnedClient { cert: client.into_owned() });
     let mut config = rustls::ServerConfig::builder_with_provider(crate::serve::crypto::provider())
         .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_client_cert_verifier(verifier).with_single_cert(vec![CertificateDer::from(server_cert.clone())], key))
+        .and_then(|b| {
+            b.with_client_cert_verifier(verifier).with_single_cert(vec![CertificateDer::from(server_cert.clone())], key)
+        })
         .map_err(|e| HandshakeError::ClientCert(format!("TLS set-up: {e}")))?;
     // gRPC clients insist on HTTP/2 by ALPN.
     config.alpn_protocols = vec![b"h2".to_vec()];

@@ -289,7 +289,10 @@ mod tests {
         assert_eq!(auth.check(&headers(&basic("mallory", "s3cret")), false).await, Err(Denied::Wrong));
         let before = auth.bcrypt_checks();
         for _ in 0..5 {
-            assert_eq!(auth.check(&headers(&basic("alice", "s3cret")), false).await, Ok(Principal::User("alice".into())));
+            assert_eq!(
+                auth.check(&headers(&basic("alice", "s3cret")), false).await,
+                Ok(Principal::User("alice".into()))
+            );
             assert_eq!(auth.check(&headers(&basic("alice", "wrong")), false).await, Err(Denied::Wrong));
         }
         assert_eq!(auth.bcrypt_checks(), before, "repeated checks come from the cache");

@@ -51,12 +51,8 @@ pub fn ensure(state_dir: &Path) -> anyhow::Result<Credential> {
     let path = path(state_dir);
     let token = hex::encode(super::crypto::random_bytes::<32>().context("cannot generate a credential")?);
     // O_EXCL: a file already there (even a link planted there) is never written through.
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path);
+    let created =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(&path);
     match created {
         Ok(mut file) => {
             file.write_all(format!("{token}\n").as_bytes())
@@ -76,7 +72,8 @@ pub fn ensure(state_dir: &Path) -> anyhow::Result<Credential> {
 /// user owns. Errors name the file.
 pub fn read(path: &Path) -> anyhow::Result<String> {
     check_private(path, false)?;
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the credential {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the credential {}", path.display()))?;
     let token = text.trim();
     anyhow::ensure!(!token.is_empty(), "the credential {} is empty", path.display());
     anyhow::ensure!(

@@ -102,7 +102,8 @@ mod tests {
         secret[0] = 0; // below the group order
         let key = p521::ecdsa::SigningKey::from_bytes(&p521::FieldBytes::clone_from_slice(&secret)).unwrap();
         let public = p521::ecdsa::VerifyingKey::from(&key).to_encoded_point(false);
-        let signature: p521::ecdsa::Signature = key.sign_prehash_with_rng(&mut Counter(0), &sha2::Sha512::digest(b"hello")).unwrap();
+        let signature: p521::ecdsa::Signature =
+            key.sign_prehash_with_rng(&mut Counter(0), &sha2::Sha512::digest(b"hello")).unwrap();
         let der = signature.to_der();
         assert!(P521.verify_signature(public.as_bytes(), b"hello", der.as_bytes()).is_ok());
         assert!(P521.verify_signature(public.as_bytes(), b"hellO", der.as_bytes()).is_err());

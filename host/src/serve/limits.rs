@@ -261,7 +261,9 @@ impl Registry {
                 // The peer holding the most (ties: any); a new peer is never the one evicted from.
                 held.per_peer.iter().filter(|(p, _)| **p != peer).max_by_key(|(_, n)| **n).map(|(p, _)| *p)
             };
-            let victim = from.and_then(|p| victim(&held, Some(p))).or_else(|| if at_peer_cap { None } else { victim(&held, None) });
+            let victim = from
+                .and_then(|p| victim(&held, Some(p)))
+                .or_else(|| if at_peer_cap { None } else { victim(&held, None) });
             let Some(id) = victim else {
                 lock(&self.stats).refused += 1;
                 return None;

@@ -168,10 +168,7 @@ impl Server {
         };
         let auth_off = settings.web.auth == AuthMode::Off;
         if let Some(web) = web.as_ref().filter(|w| auth_off && !w.users.is_empty()) {
-            anyhow::bail!(
-                "[web] auth = \"off\" contradicts basic_auth_users in the web config {}",
-                web.file.display()
-            );
+            anyhow::bail!("[web] auth = \"off\" contradicts basic_auth_users in the web config {}", web.file.display());
         }
         let web_tls = web.as_ref().and_then(|w| w.tls.clone());
         if web_tls.is_some() && settings.tls.plain_http {

@@ -266,13 +266,20 @@ fn resolve(base: &Path, path: &Path) -> PathBuf {
 }
 
 /// PEM text from an inline value or a file; `what` names the keys.
-fn pem_source(inline: &Option<String>, file: &Option<PathBuf>, base: &Path, what: (&str, &str)) -> Result<Option<Vec<u8>>, String> {
+fn pem_source(
+    inline: &Option<String>,
+    file: &Option<PathBuf>,
+    base: &Path,
+    what: (&str, &str),
+) -> Result<Option<Vec<u8>>, String> {
     match (inline, file) {
         (Some(_), Some(_)) => Err(format!("tls_server_config: give {} or {}, not both", what.0, what.1)),
         (Some(text), None) => Ok(Some(text.as_bytes().to_vec())),
         (None, Some(path)) => {
             let path = resolve(base, path);
-            std::fs::read(&path).map(Some).map_err(|e| format!("tls_server_config.{}: cannot read {}: {e}", what.1, path.display()))
+            std::fs::read(&path)
+                .map(Some)
+                .map_err(|e| format!("tls_server_config.{}: cannot read {}: {e}", what.1, path.display()))
         }
         (None, None) => Ok(None),
     }
@@ -302,7 +309,8 @@ fn server_config(tls: &TlsServerConfig, base: &Path) -> Result<(Arc<ServerConfig
     if certs.is_empty() {
         return Err("tls_server_config.cert_file: holds no certificate".into());
     }
-    let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| format!("tls_server_config.key_file: not a PEM private key: {e:?}"))?;
+    let key = PrivateKeyDer::from_pem_slice(&key)
+        .map_err(|e| format!("tls_server_config.key_file: not a PEM private key: {e:?}"))?;
     let client_ca = pem_source(&tls.client_ca, &tls.client_ca_file, base, ("client_ca", "client_ca_file"))?;
     let client_auth = match tls.client_auth_type.as_deref() {
         None | Some("" | "NoClientCert") => ClientAuth::None,
@@ -317,7 +325,10 @@ fn server_config(tls: &TlsServerConfig, base: &Path) -> Result<(Arc<ServerConfig
         Some(v) => return Err(format!("tls_server_config.client_auth_type: invalid ClientAuth {v:?}")),
     };
     if client_ca.is_some() && client_auth == ClientAuth::None {
-        return Err("tls_server_config: client CA's have been configured without a Client Auth Policy (client_auth_type)".into());
+        return Err(
+            "tls_server_config: client CA's have been configured without a Client Auth Policy (client_auth_type)"
+                .into(),
+        );
     }
     let sans = tls.client_allowed_sans.clone().unwrap_or_default();
     if !sans.is_empty() && client_auth == ClientAuth::None {
@@ -334,11 +345,13 @@ fn server_config(tls: &TlsServerConfig, base: &Path) -> Result<(Arc<ServerConfig
     if let Some(suites) = &tls.cipher_suites {
         let mut chosen = Vec::new();
         for name in suites {
-            let suite = provider
-                .cipher_suites
-                .iter()
-                .find(|s| s.suite().as_str() == Some(name.as_str()))
-                .ok_or_else(|| format!("tls_server_config.cipher_suites: {name:?} is not a suite gomon supports ({})", suite_names(&provider)))?;
+            let suite =
+                provider.cipher_suites.iter().find(|s| s.suite().as_str() == Some(name.as_str())).ok_or_else(|| {
+                    format!(
+                        "tls_server_config.cipher_suites: {name:?} is not a suite gomon supports ({})",
+                        suite_names(&provider)
+                    )
+                })?;
             chosen.push(*suite);
         }
         // TLS 1.3 suites are not configurable (as in Go); keep them all.
@@ -369,7 +382,9 @@ fn server_config(tls: &TlsServerConfig, base: &Path) -> Result<(Arc<ServerConfig
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = [&rustls::version::TLS12, &rustls::version::TLS13]
         .into_iter()
         .filter(|v| {
-            let rank = |v: &rustls::SupportedProtocolVersion| if v.version == rustls::ProtocolVersion::TLSv1_2 { 0 } else { 1 };
+            let rank = |v: &rustls::SupportedProtocolVersion| {
+                if v.version == rustls::ProtocolVersion::TLSv1_2 { 0 } else { 1 }
+            };
             rank(v) >= rank(min) && rank(v) <= rank(max)
         })
         .collect();
@@ -397,8 +412,11 @@ fn server_config(tls: &TlsServerConfig, base: &Path) -> Result<(Arc<ServerConfig
                 verifier = verifier.allow_unauthenticated();
             }
             let verifier = verifier.build().map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?;
-            let verifier: Arc<dyn ClientCertVerifier> =
-                if sans_parsed.is_empty() { verifier } else { Arc::new(AllowedSans { inner: verifier, sans: sans_parsed }) };
+            let verifier: Arc<dyn ClientCertVerifier> = if sans_parsed.is_empty() {
+                verifier
+            } else {
+                Arc::new(AllowedSans { inner: verifier, sans: sans_parsed })
+            };
             builder.with_client_cert_verifier(verifier)
         }
     };

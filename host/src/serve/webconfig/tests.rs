@@ -99,7 +99,8 @@ fn tls_mistakes_name_the_key() {
         let error = check(&format!("{base}{extra}"), dir.path()).unwrap_err();
         assert!(error.contains(needle), "{extra:?}: {error}");
     }
-    let error = check("tls_server_config:\n  cert_file: missing.pem\n  key_file: server.key\n", dir.path()).unwrap_err();
+    let error =
+        check("tls_server_config:\n  cert_file: missing.pem\n  key_file: server.key\n", dir.path()).unwrap_err();
     assert!(error.contains("missing.pem"), "{error}");
     let error = check("tls_server_config:\n  key_file: server.key\n", dir.path()).unwrap_err();
     assert!(error.contains("cert or cert_file"), "{error}");
