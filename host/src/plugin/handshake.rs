@@ -136,6 +136,14 @@ pub fn bind(parent: Option<&Path>) -> Result<(UnixListener, PrivateSocket), Hand
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {
                 let path = dir.join("plugin.sock");
+                // sockaddr_un holds 108 bytes, the terminating NUL included.
+                if path.as_os_str().len() > 107 {
+                    let _ = std::fs::remove_dir(&dir);
+                    return Err(error(format!(
+                        "the socket path {} is longer than 107 bytes (choose a shorter PLUGIN_UNIX_SOCKET_DIR)",
+                        path.display()
+                    )));
+                }
                 return match UnixListener::bind(&path) {
                     Ok(listener) => Ok((listener, PrivateSocket { path, dir })),
                     Err(e) => {

@@ -138,7 +138,7 @@ async fn serve(config: Config, environment: handshake::Environment) -> anyhow::R
         socket = %socket.path.display(),
         version = environment.version,
         auto_mtls = mtls.is_some(),
-        "Serving the Grafana plugin protocol on a private socket."
+        "Serving the Grafana plugin protocol."
     );
 
     let agent = if config.plugin.local_agent {

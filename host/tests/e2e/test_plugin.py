@@ -396,8 +396,8 @@ def test_grpc_controller_shutdown(tmp_path):
 
 def test_the_socket_is_in_the_directory_the_client_names(tmp_path):
     """go-plugin's PLUGIN_UNIX_SOCKET_DIR: the private directory is made inside it."""
-    parent = tmp_path / "sockets"
-    parent.mkdir(mode=0o700)
+    # Short, as go-plugin's own (os.MkdirTemp("", "plugin-dir")): a socket path holds 107 bytes.
+    parent = Path(tempfile.mkdtemp(prefix="gp-"))
     p = PluginProcess(tmp_path / "work", env_extra={"PLUGIN_UNIX_SOCKET_DIR": str(parent)})
     try:
         assert p.socket.parent.parent == parent, p.handshake
@@ -406,6 +406,7 @@ def test_the_socket_is_in_the_directory_the_client_names(tmp_path):
     finally:
         assert p.stop() == 0
     assert not p.socket.parent.exists(), "the private directory is removed at exit"
+    parent.rmdir()
 
 
 @pytest.mark.parametrize("env, needle", [
