@@ -34,13 +34,16 @@ pub struct Config {
     /// that finds the last sample older than 1.5 intervals samples at once.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
-    /// File holding a bearer token the agent API (`/api/nodegraph`,
-    /// `/api/series`, `/api/processes`, `/api/events`, `/api/health`) asks
-    /// for: a Grafana data source in agent mode sends it as its *Agent
-    /// token*. Unset: no token is asked (keep `listen` on loopback then).
+    /// File holding a bearer token accepted beside the generated credential
+    /// (`<state_dir>/credentials/token`) on every route that needs one: a Grafana data
+    /// source in agent mode may send it as its *Agent token*. Mode 0600, owned by
+    /// gomon's user or root.
     pub api_token_file: Option<PathBuf>,
     /// TLS for the HTTP server.
     pub tls: TlsConfig,
+    /// Who may read what over HTTPS (the web config file, the auth switch) and the
+    /// connection bounds (`[web]`).
+    pub web: crate::serve::settings::WebSettings,
     /// What the host samples and how.
     pub sample: SampleConfig,
     /// Settings shared by every probe.
@@ -117,6 +120,7 @@ impl Default for Config {
             state_dir: default_state_dir(),
             interval: Duration::from_secs(15),
             tls: TlsConfig::default(),
+            web: Default::default(),
             api_token_file: None,
             sample: SampleConfig::default(),
             probes: ProbesConfig::default(),
@@ -188,6 +192,7 @@ impl Config {
         for (name, probe) in &self.probe {
             probe.validate().map_err(|e| anyhow::anyhow!("probe.{name}.{e}"))?;
         }
+        self.web.validate().map_err(|e| anyhow::anyhow!(e))?;
         self.observe.validate()?;
         self.loki.validate().map_err(|e| anyhow::anyhow!("loki: {e}"))?;
         Ok(())

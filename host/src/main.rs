@@ -47,6 +47,10 @@ struct Options {
     /// Serve plain HTTP instead of HTTPS (only where nothing untrusted can connect).
     #[arg(long, global = true)]
     plain_http: bool,
+    /// exporter-toolkit web configuration file (YAML: tls_server_config,
+    /// http_server_config, basic_auth_users, rate_limit), as node_exporter's.
+    #[arg(long = "web.config.file", global = true, value_name = "FILE")]
+    web_config_file: Option<PathBuf>,
     /// Sampling interval, e.g. 15s, 1m [default: 15s].
     #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
     interval: Option<Duration>,
@@ -152,6 +156,9 @@ impl Options {
             config.tls.key = Some(key.clone());
         }
         config.tls.plain_http |= self.plain_http;
+        if let Some(file) = &self.web_config_file {
+            config.web.config_file = Some(file.clone());
+        }
         if let Some(interval) = self.interval {
             config.interval = interval;
         }

@@ -195,6 +195,12 @@ impl Local {
         self.observations.recent(query)
     }
 
+    /// Recent observations up to about `max_bytes` of rows, and whether rows were left
+    /// out for that.
+    pub fn events_within(&self, query: &EventsQuery, max_bytes: usize) -> (RecentRows, bool) {
+        self.observations.recent_within(query, max_bytes)
+    }
+
     /// What the missing privileges cost, when some are missing.
     pub fn degraded(&self) -> Option<String> {
         super::privileges::summary(&self.health.proc_root)

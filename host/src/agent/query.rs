@@ -106,4 +106,37 @@ mod tests {
         // Undecodable bytes are replaced, never a panic.
         assert_eq!(Params::parse(Some("x=%ff%fe")).text("x"), Some("\u{fffd}\u{fffd}"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+        ))]
+        /// Any query string decodes; numbers, focus and text never panic.
+        #[test]
+        fn any_query_string_is_safe(query in "[ -~]{0,120}", bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            for raw in [query.clone(), String::from_utf8_lossy(&bytes).into_owned()] {
+                let p = Params::parse(Some(&raw));
+                for name in ["pid", "from", "to", "limit", "filter", "max_points"] {
+                    let _ = p.text(name);
+                    let _ = p.number::<i64>(name);
+                    let _ = p.number::<u64>(name);
+                    let _ = p.number::<usize>(name);
+                }
+                let _ = p.focus();
+            }
+        }
+
+        /// What the remote client encodes, the server decodes to the same values.
+        #[test]
+        fn encoded_pairs_round_trip(filter in "\\PC{0,40}", pid in proptest::prelude::any::<u32>()) {
+            let encoded: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("filter", &filter)
+                .append_pair("pid", &pid.to_string())
+                .finish();
+            let p = Params::parse(Some(&encoded));
+            let trimmed = filter.trim();
+            proptest::prop_assert_eq!(p.text("filter"), (!trimmed.is_empty()).then_some(trimmed));
+            proptest::prop_assert_eq!(p.number::<u32>("pid"), Ok(Some(pid)));
+        }
+    }
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use gomon::config::Config;
 use gomon::runtime::bindings::CONTRACT_VERSION;
 use gomon::runtime::{DEFAULT_GRANTS, Loader, Prepared, ProbeSummary, capability_name};
+use gomon::serve::credential;
 
 /// Validates a component and prints what it is. Fails with a plain message
 /// for garbage, a core module, another contract version or a missing world.
@@ -117,15 +118,41 @@ fn fetch_probes(config: &Config) -> anyhow::Result<Vec<ProbeSummary>> {
         // The generated certificate names localhost and the loopback addresses.
         format!("https://{addr}/api/probes")
     };
+    let token = credential_for(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let client = client.timeout(std::time::Duration::from_secs(10)).build()?;
-        let response =
-            client.get(&url).send().await.with_context(|| format!("cannot reach gomon at {url} (is it running?)"))?;
+        let response = client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach gomon at {url} (is it running?)"))?;
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+            anyhow::bail!(
+                "gomon at {url} refused the credential {} (is it the same state directory?)",
+                credential::path(&config.state_dir).display()
+            );
+        }
         let response = response.error_for_status().with_context(|| url.to_string())?;
         let summaries: Vec<ProbeSummary> = response.json().await.context("unexpected answer from /api/probes")?;
         Ok(summaries)
     })
+}
+
+/// The credential `/api/probes` asks for: the generated one in the state directory,
+/// else the `api_token_file` token.
+fn credential_for(config: &Config) -> anyhow::Result<String> {
+    let generated = credential::path(&config.state_dir);
+    match credential::read(&generated) {
+        Ok(token) => Ok(token),
+        Err(error) => match &config.api_token_file {
+            Some(file) => credential::read(file),
+            None => Err(error.context(
+                "gomon probe list needs gomon's credential: run it as the user gomon runs as (or root), with the same --state-dir",
+            )),
+        },
+    }
 }
 
 /// Files of a new probe crate.

@@ -155,8 +155,29 @@ impl Default for ObservationRing {
     }
 }
 
-impl RecentObservations for ObservationRing {
-    fn recent(&self, query: &EventsQuery) -> RecentRows {
+impl ObservationRing {
+    /// [`RecentObservations::recent`], stopping before the rows' [`ObservationRow::bytes`]
+    /// pass `max_bytes` (at least one row is returned if one matches); also says whether
+    /// rows were left out for that.
+    pub fn recent_within(&self, query: &EventsQuery, max_bytes: usize) -> (RecentRows, bool) {
+        let mut budget = max_bytes;
+        let mut truncated = false;
+        let mut taken = 0usize;
+        let rows = self.matching(query, |row| {
+            let size = row.bytes();
+            if taken > 0 && size > budget {
+                truncated = true;
+                return false;
+            }
+            budget = budget.saturating_sub(size);
+            taken += 1;
+            true
+        });
+        (rows, truncated)
+    }
+
+    /// The newest rows matching `query`, while `keep` says so.
+    fn matching(&self, query: &EventsQuery, mut keep: impl FnMut(&ObservationRow) -> bool) -> RecentRows {
         let needle = query.filter.as_deref().filter(|f| !f.is_empty()).map(str::to_lowercase);
         let matches = |row: &ObservationRow| match &needle {
             None => true,
@@ -173,9 +194,16 @@ impl RecentObservations for ObservationRing {
             .filter(|r| r.time_nanos >= query.from_nanos && r.time_nanos <= query.to_nanos)
             .filter(|r| matches(r))
             .take(query.limit)
+            .take_while(|r| keep(r))
             .cloned()
             .collect();
         RecentRows { rows, fed: self.fed.load(Ordering::Relaxed) }
+    }
+}
+
+impl RecentObservations for ObservationRing {
+    fn recent(&self, query: &EventsQuery) -> RecentRows {
+        self.matching(query, |_| true)
     }
 }
 
@@ -225,5 +253,20 @@ mod tests {
         ring.push([row(11, "exec", &"y".repeat(one * 4), "1")]);
         assert_eq!(ring.len(), 3);
         assert_eq!(ring.recent(&query(None, 10)).rows[0].time_nanos, 9);
+    }
+
+    #[test]
+    fn recent_within_stops_at_the_byte_bound() {
+        let ring = ObservationRing::new(100);
+        ring.push((0..10).map(|i| row(i, "exec", &"x".repeat(1000), "1")));
+        let one = row(0, "exec", &"x".repeat(1000), "1").bytes();
+        let (rows, truncated) = ring.recent_within(&query(None, 100), one * 3 + one / 2);
+        assert_eq!(rows.rows.len(), 3);
+        assert!(truncated);
+        assert_eq!(rows.rows[0].time_nanos, 9, "newest first");
+        let (rows, truncated) = ring.recent_within(&query(None, 100), usize::MAX);
+        assert_eq!((rows.rows.len(), truncated), (10, false));
+        let (rows, truncated) = ring.recent_within(&query(None, 100), 1);
+        assert_eq!((rows.rows.len(), truncated), (1, true), "one row even past the bound");
     }
 }

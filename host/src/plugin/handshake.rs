@@ -1,25 +1,38 @@
 //! The go-plugin handshake: how Grafana starts a backend plugin and finds its
-//! gRPC server.
+//! gRPC server, and the private channel between them.
 //!
 //! Grafana runs the executable with the magic cookie `grafana_plugin_type=datasource`
-//! in its environment, the protocol versions it speaks in `PLUGIN_PROTOCOL_VERSIONS`
-//! (comma-separated) and optionally a port range in `PLUGIN_MIN_PORT` /
-//! `PLUGIN_MAX_PORT`. The plugin listens on loopback and announces itself with one
-//! line on stdout — the only thing it ever writes there:
+//! in its environment and the protocol versions it speaks in `PLUGIN_PROTOCOL_VERSIONS`
+//! (comma-separated). The plugin listens on a unix socket, as go-plugin's own plugins
+//! do on Linux, and announces itself with one line on stdout — the only thing it ever
+//! writes there:
 //!
 //! ```text
-//! 1|2|tcp|127.0.0.1:41234|grpc
-//! ^ ^ ^   ^               ^ protocol
-//! | | |   +-------------- address
-//! | | +------------------ network
-//! | +-------------------- app protocol version (Grafana's plugin protocol 2)
-//! +---------------------- go-plugin core protocol version, always 1
+//! 1|2|unix|/tmp/gomon-plugin-3fa9c1d2e4b5a607/plugin.sock|grpc|MIIB…
+//! ^ ^ ^    ^                                              ^    ^ AutoMTLS: the server's
+//! | | |    |                                              |      certificate (base64 DER,
+//! | | |    |                                              |      no padding), else empty
+//! | | |    |                                              +----- protocol
+//! | | |    +---------------------------------------------------- address
+//! | | +--------------------------------------------------------- network
+//! | +----------------------------------------------------------- app protocol version (2)
+//! +------------------------------------------------------------- go-plugin core protocol version, 1
 //! ```
+//!
+//! The channel is private to the process that started the plugin: the socket lives in
+//! a new directory of mode 0700 (in `PLUGIN_UNIX_SOCKET_DIR` when the client names one,
+//! else the temporary directory), so only the plugin's user (and root) can reach it,
+//! and every connection's peer credentials (`SO_PEERCRED`) are checked: a peer whose
+//! uid is neither the plugin's nor root's is closed at once. When the client sets
+//! `PLUGIN_CLIENT_CERT` (go-plugin's AutoMTLS), the plugin also speaks TLS on the
+//! socket with a certificate it generates (announced in the sixth field) and accepts
+//! exactly that client certificate and no other.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 
-use tokio::net::TcpListener;
+use tokio::net::UnixListener;
 
 /// The magic cookie's key.
 pub const COOKIE_KEY: &str = "grafana_plugin_type";
@@ -45,32 +58,17 @@ pub enum HandshakeError {
          speaks: this Grafana is too old or too new for this plugin"
     )]
     Version(String),
-    /// A malformed port bound.
-    #[error("{name}={value:?} is not a port number (1-65535)")]
-    Port {
-        /// The variable.
-        name: &'static str,
-        /// Its value.
-        value: String,
-    },
-    /// An empty port range.
-    #[error("PLUGIN_MIN_PORT={min} is above PLUGIN_MAX_PORT={max}")]
-    PortRange {
-        /// Lower bound.
-        min: u16,
-        /// Upper bound.
-        max: u16,
-    },
-    /// No port of the range could be bound.
-    #[error("cannot listen on any loopback port in {min}-{max}: {message}")]
-    Bind {
-        /// Lower bound.
-        min: u16,
-        /// Upper bound.
-        max: u16,
-        /// The last error.
+    /// No private socket could be made.
+    #[error("cannot make the plugin's private socket in {dir}: {message}")]
+    Socket {
+        /// The directory it was made in.
+        dir: String,
+        /// Why not.
         message: String,
     },
+    /// `PLUGIN_CLIENT_CERT` holds no usable certificate.
+    #[error("PLUGIN_CLIENT_CERT holds no PEM certificate (go-plugin AutoMTLS): {0}")]
+    ClientCert(String),
 }
 
 /// What the environment asks of the plugin.
@@ -78,8 +76,10 @@ pub enum HandshakeError {
 pub struct Environment {
     /// The protocol version agreed on.
     pub version: u32,
-    /// Ports to listen on, inclusive; `None`: any free port.
-    pub ports: Option<(u16, u16)>,
+    /// Where to make the socket's private directory (`PLUGIN_UNIX_SOCKET_DIR`).
+    pub socket_dir: Option<PathBuf>,
+    /// go-plugin AutoMTLS: the client's certificate (PEM), from `PLUGIN_CLIENT_CERT`.
+    pub client_cert: Option<String>,
 }
 
 /// Whether Grafana started us: `Ok(true)` with the cookie, `Ok(false)` without it, an
@@ -93,7 +93,7 @@ pub fn requested(var: impl Fn(&str) -> Option<String>) -> Result<bool, Handshake
 }
 
 impl Environment {
-    /// Reads `PLUGIN_PROTOCOL_VERSIONS`, `PLUGIN_MIN_PORT` and `PLUGIN_MAX_PORT`.
+    /// Reads `PLUGIN_PROTOCOL_VERSIONS`, `PLUGIN_UNIX_SOCKET_DIR` and `PLUGIN_CLIENT_CERT`.
     pub fn read(var: impl Fn(&str) -> Option<String>) -> Result<Environment, HandshakeError> {
         let version = match var("PLUGIN_PROTOCOL_VERSIONS") {
             // go-plugin: without the variable, the server's own version is used.
@@ -103,57 +103,78 @@ impl Environment {
                 offered.filter(|v| *v == PROTOCOL_VERSION).max().ok_or(HandshakeError::Version(list))?
             }
         };
-        let port = |name: &'static str| -> Result<Option<u16>, HandshakeError> {
-            match var(name).filter(|v| !v.trim().is_empty()) {
-                None => Ok(None),
-                Some(value) => match value.trim().parse::<u16>() {
-                    Ok(port) if port > 0 => Ok(Some(port)),
-                    _ => Err(HandshakeError::Port { name, value }),
-                },
-            }
-        };
-        let ports = match (port("PLUGIN_MIN_PORT")?, port("PLUGIN_MAX_PORT")?) {
-            (None, None) => None,
-            (min, max) => {
-                let (min, max) = (min.unwrap_or(1), max.unwrap_or(u16::MAX));
-                if min > max {
-                    return Err(HandshakeError::PortRange { min, max });
-                }
-                Some((min, max))
-            }
-        };
-        Ok(Environment { version, ports })
+        let socket_dir = var("PLUGIN_UNIX_SOCKET_DIR").filter(|d| !d.trim().is_empty()).map(PathBuf::from);
+        let client_cert = var("PLUGIN_CLIENT_CERT").filter(|c| !c.trim().is_empty());
+        Ok(Environment { version, socket_dir, client_cert })
     }
 }
 
-/// Listens on 127.0.0.1: the first free port of the range, or any.
-pub async fn bind(ports: Option<(u16, u16)>) -> Result<TcpListener, HandshakeError> {
-    let Some((min, max)) = ports else {
-        return TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(|e| HandshakeError::Bind {
-            min: 0,
-            max: 0,
-            message: e.to_string(),
-        });
-    };
-    let mut last = String::from("empty range");
-    for port in min..=max {
-        match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last = e.to_string(),
+/// The plugin's socket file in its private directory; dropping it removes both.
+pub struct PrivateSocket {
+    /// The socket's path (the handshake's address).
+    pub path: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for PrivateSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Listens on `plugin.sock` in a new directory of mode 0700 under `parent` (default:
+/// the temporary directory). The directory is made with a random name and
+/// `mkdir` (which fails on anything already there, a planted link included).
+pub fn bind(parent: Option<&Path>) -> Result<(UnixListener, PrivateSocket), HandshakeError> {
+    let parent = parent.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+    let error = |message: String| HandshakeError::Socket { dir: parent.display().to_string(), message };
+    let mut last = String::new();
+    for _ in 0..16 {
+        let suffix = crate::serve::crypto::random_bytes::<8>().map_err(|e| error(e.to_string()))?;
+        let dir = parent.join(format!("gomon-plugin-{}", hex::encode(suffix)));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {
+                let path = dir.join("plugin.sock");
+                // sockaddr_un holds 108 bytes, the terminating NUL included.
+                if path.as_os_str().len() > 107 {
+                    let _ = std::fs::remove_dir(&dir);
+                    return Err(error(format!(
+                        "the socket path {} is longer than 107 bytes (choose a shorter PLUGIN_UNIX_SOCKET_DIR)",
+                        path.display()
+                    )));
+                }
+                return match UnixListener::bind(&path) {
+                    Ok(listener) => Ok((listener, PrivateSocket { path, dir })),
+                    Err(e) => {
+                        let _ = std::fs::remove_dir(&dir);
+                        Err(error(e.to_string()))
+                    }
+                };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = e.to_string(),
+            Err(e) => return Err(error(e.to_string())),
         }
     }
-    Err(HandshakeError::Bind { min, max, message: last })
+    Err(error(format!("no free directory name: {last}")))
 }
 
-/// The handshake line for a listener, newline included.
-pub fn line(version: u32, addr: SocketAddr) -> String {
-    format!("{CORE_PROTOCOL_VERSION}|{version}|tcp|{addr}|grpc\n")
+/// Whether a peer of the socket may call the plugin: the plugin's own user or root.
+pub fn peer_allowed(peer_uid: u32, own_uid: u32) -> bool {
+    peer_uid == own_uid || peer_uid == 0
+}
+
+/// The handshake line, newline included; `server_cert` is the AutoMTLS certificate (DER).
+pub fn line(version: u32, socket: &Path, server_cert: Option<&[u8]>) -> String {
+    use base64::Engine;
+    let cert = server_cert.map(|der| base64::engine::general_purpose::STANDARD_NO_PAD.encode(der)).unwrap_or_default();
+    format!("{CORE_PROTOCOL_VERSION}|{version}|unix|{}|grpc|{cert}\n", socket.display())
 }
 
 /// Writes the handshake line to stdout and flushes it.
-pub fn announce(version: u32, addr: SocketAddr) -> std::io::Result<()> {
+pub fn announce(version: u32, socket: &Path, server_cert: Option<&[u8]>) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(line(version, addr).as_bytes())?;
+    stdout.write_all(line(version, socket, server_cert).as_bytes())?;
     stdout.flush()
 }
 
@@ -183,30 +204,33 @@ mod tests {
     }
 
     #[test]
-    fn port_ranges_are_checked() {
-        let read = |pairs: &[(&str, &str)]| Environment::read(env(pairs)).map(|e| e.ports);
-        assert_eq!(read(&[("PLUGIN_MIN_PORT", "10000"), ("PLUGIN_MAX_PORT", "10010")]), Ok(Some((10000, 10010))));
-        assert_eq!(read(&[("PLUGIN_MIN_PORT", "")]), Ok(None));
-        assert!(matches!(read(&[("PLUGIN_MIN_PORT", "x")]), Err(HandshakeError::Port { name: "PLUGIN_MIN_PORT", .. })));
-        assert!(matches!(read(&[("PLUGIN_MAX_PORT", "70000")]), Err(HandshakeError::Port { .. })));
-        assert_eq!(
-            read(&[("PLUGIN_MIN_PORT", "9"), ("PLUGIN_MAX_PORT", "8")]),
-            Err(HandshakeError::PortRange { min: 9, max: 8 })
-        );
+    fn socket_dir_and_client_cert_are_read() {
+        let e = Environment::read(env(&[("PLUGIN_UNIX_SOCKET_DIR", "/run/x"), ("PLUGIN_CLIENT_CERT", "PEM")])).unwrap();
+        assert_eq!(e.socket_dir, Some(PathBuf::from("/run/x")));
+        assert_eq!(e.client_cert.as_deref(), Some("PEM"));
+        let e = Environment::read(env(&[("PLUGIN_UNIX_SOCKET_DIR", ""), ("PLUGIN_CLIENT_CERT", " ")])).unwrap();
+        assert_eq!((e.socket_dir, e.client_cert), (None, None));
     }
 
     #[test]
     fn the_line_has_go_plugins_shape() {
-        let addr: SocketAddr = "127.0.0.1:41234".parse().unwrap();
-        assert_eq!(line(2, addr), "1|2|tcp|127.0.0.1:41234|grpc\n");
+        let path = Path::new("/tmp/gomon-plugin-00/plugin.sock");
+        assert_eq!(line(2, path, None), "1|2|unix|/tmp/gomon-plugin-00/plugin.sock|grpc|\n");
+        assert_eq!(line(2, path, Some(&[0xff, 0xfe, 0x01])), "1|2|unix|/tmp/gomon-plugin-00/plugin.sock|grpc|//4B\n");
     }
 
     #[tokio::test]
-    async fn binding_honours_the_range() {
-        let first = bind(None).await.unwrap();
-        let taken = first.local_addr().unwrap().port();
-        // A range holding only a taken port fails and names the range.
-        let error = bind(Some((taken, taken))).await.unwrap_err();
-        assert!(matches!(error, HandshakeError::Bind { min, max, .. } if min == taken && max == taken));
+    async fn the_socket_is_private_and_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let (_listener, socket) = bind(Some(parent.path())).unwrap();
+        let dir = socket.path.parent().unwrap().to_owned();
+        assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert!(dir.file_name().unwrap().to_string_lossy().starts_with("gomon-plugin-"));
+        let (_other_listener, other) = bind(Some(parent.path())).unwrap();
+        assert_ne!(other.path, socket.path, "each plugin its own directory");
+        drop(socket);
+        assert!(!dir.exists(), "removed with the socket");
+        assert!(peer_allowed(1000, 1000) && peer_allowed(0, 1000) && !peer_allowed(65534, 1000));
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! Grafana ──spawn (cookie, PLUGIN_PROTOCOL_VERSIONS)──► gomon
-//!         ◄── stdout: 1|2|tcp|127.0.0.1:PORT|grpc ────  (handshake, the only stdout line)
-//!         ──gRPC on 127.0.0.1:PORT──────────────────►  grpc.health.v1.Health ("plugin"),
+//!         ◄── stdout: 1|2|unix|/tmp/gomon-plugin-…/plugin.sock|grpc| ──  (handshake, the only stdout line)
+//!         ──gRPC on that socket (0700 directory, ─────►  grpc.health.v1.Health ("plugin"),
+//!           peer uid checked; TLS with AutoMTLS)
 //!                                                      pluginv2.Data / Diagnostics / Resource / Stream,
 //!                                                      plugin.GRPCController (Shutdown)
 //!         ◄── stderr: hclog JSON lines ──────────────
@@ -27,6 +28,7 @@
 //! `~/.local/state/gomon` of the user Grafana runs as, else a `gomon` directory beside
 //! Grafana's plugin directory (its data directory) — never a shared temporary path.
 
+pub mod channel;
 pub mod handshake;
 pub mod hclog;
 pub mod proto;
@@ -40,13 +42,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
-use tonic::transport::server::TcpIncoming;
 
 use crate::agent::{self, Agent, Local, Renderer};
 use crate::config::Config;
 use crate::serve;
 
 use services::Plugin;
+
+/// Largest gRPC message gomon accepts from Grafana (queries and resource calls are small).
+const MAX_DECODING_BYTES: usize = 4 << 20;
+/// Largest gRPC message gomon sends (a node graph of many processes, an SVG).
+const MAX_ENCODING_BYTES: usize = 64 << 20;
 
 /// Time the plugin takes at most to stop.
 const STOP_TIMEOUT: Duration = Duration::from_secs(4);
@@ -96,8 +102,11 @@ async fn serve(config: Config, environment: handshake::Environment) -> anyhow::R
     use proto::pluginv2::resource_server::ResourceServer;
     use proto::pluginv2::stream_server::StreamServer;
 
-    let listener = handshake::bind(environment.ports).await?;
-    let addr = listener.local_addr().context("the listener has no address")?;
+    let (listener, socket) = handshake::bind(environment.socket_dir.as_deref())?;
+    let mtls = match &environment.client_cert {
+        Some(pem) => Some(channel::auto_mtls(pem)?),
+        None => None,
+    };
     let (local_tx, local_rx) = watch::channel(None);
     let renderer = Renderer::default();
     let plugin = Arc::new(Plugin::new(local_rx, renderer.clone()));
@@ -105,20 +114,32 @@ async fn serve(config: Config, environment: handshake::Environment) -> anyhow::R
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
     let mut stopping = plugin.stopping();
+    macro_rules! bounded {
+        ($server:expr) => {
+            $server.max_decoding_message_size(MAX_DECODING_BYTES).max_encoding_message_size(MAX_ENCODING_BYTES)
+        };
+    }
+    let incoming = channel::accept(listener, mtls.as_ref().map(|m| m.acceptor.clone()));
     let server = tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(DataServer::new(services::data::DataService::new(plugin.clone())))
-        .add_service(DiagnosticsServer::new(services::diagnostics::DiagnosticsService::new(plugin.clone())))
-        .add_service(ResourceServer::new(services::resource::ResourceService::new(plugin.clone())))
-        .add_service(StreamServer::new(services::stream::StreamService::new(plugin.clone())))
-        .add_service(GrpcControllerServer::new(services::controller::ControllerService::new(plugin.clone())))
-        // Without TCP_NODELAY a response's last frames wait for the client's delayed ACK (40 ms).
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
+        .add_service(bounded!(health_service))
+        .add_service(bounded!(DataServer::new(services::data::DataService::new(plugin.clone()))))
+        .add_service(bounded!(DiagnosticsServer::new(services::diagnostics::DiagnosticsService::new(plugin.clone()))))
+        .add_service(bounded!(ResourceServer::new(services::resource::ResourceService::new(plugin.clone()))))
+        .add_service(bounded!(StreamServer::new(services::stream::StreamService::new(plugin.clone()))))
+        .add_service(bounded!(GrpcControllerServer::new(services::controller::ControllerService::new(plugin.clone()))))
+        .serve_with_incoming_shutdown(incoming, async move {
             let _ = stopping.wait_for(|stop| *stop).await;
         });
     let server = tokio::spawn(server);
-    handshake::announce(environment.version, addr).context("cannot write the handshake to stdout")?;
-    tracing::info!(%addr, version = environment.version, "Serving the Grafana plugin protocol.");
+    let server_cert = mtls.as_ref().map(|m| m.server_cert.as_slice());
+    handshake::announce(environment.version, &socket.path, server_cert)
+        .context("cannot write the handshake to stdout")?;
+    tracing::info!(
+        socket = %socket.path.display(),
+        version = environment.version,
+        auto_mtls = mtls.is_some(),
+        "Serving the Grafana plugin protocol."
+    );
 
     let agent = if config.plugin.local_agent {
         Some(tokio::spawn(start_agent(config, renderer, local_tx)))

@@ -282,6 +282,7 @@ class GomonProcess:
         state_dir: Path | None = None,
         start_timeout: float = 30.0,
         wait_ready: bool = True,
+        listen_host: str = "127.0.0.1",
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -293,7 +294,7 @@ class GomonProcess:
         self.args = [
             str(gomon_bin()),
             "--state-dir", str(self.state_dir),
-            "--listen", f"127.0.0.1:{self.port}",
+            "--listen", f"{listen_host}:{self.port}",
             "--interval", interval,
             *(["--plain-http"] if plain_http else []),
             *extra_args,
@@ -311,6 +312,10 @@ class GomonProcess:
             cwd=self.workdir,
         )
         self.session = new_session(True if plain_http else self.cert)
+        # The generated credential (<state>/credentials/token), once gomon made it; the
+        # session sends it as `Authorization: Bearer`, so `get()` reaches every route.
+        self.credential_path = self.state_dir / "credentials" / "token"
+        self.token: str | None = None
         self.exit_code: int | None = None
         if wait_ready:
             try:
@@ -360,10 +365,23 @@ class GomonProcess:
                 raise AssertionError(f"gomon exited during start-up\n{self.describe()}")
             if not self.plain_http and not self.cert.is_file():
                 return False
+            self.load_credential()
             r = self.session.get(self.url(), timeout=2)
             return r.status_code == 200
 
         wait_until(ready, timeout, f"gomon to serve {self.url()}", interval=0.1, describe=self.describe)
+        self.load_credential()
+
+    def load_credential(self) -> str | None:
+        """Read the generated credential (if gomon made one) into the session."""
+        if self.credential_path.is_file():
+            self.token = self.credential_path.read_text().strip()
+            self.session.headers["Authorization"] = f"Bearer {self.token}"
+        return self.token
+
+    def anonymous(self) -> requests.Session:
+        """A session that trusts gomon's certificate and presents no credential."""
+        return new_session(True if self.plain_http else self.cert)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
         """Signal gomon and wait for it; returns its exit code (None: had to be SIGKILLed)."""

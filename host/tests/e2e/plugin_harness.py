@@ -1,6 +1,10 @@
 """A Grafana-like client of gomon's plugin mode, independent of the Rust code: it does
 what Grafana's go-plugin client does (spawn with the magic cookie, read the handshake
-line, dial gRPC, health-check service "plugin") and decodes frames with pyarrow.
+line `1|2|unix|<socket>|grpc|<cert>`, dial gRPC on that unix socket, health-check
+service "plugin") and decodes frames with pyarrow. With `auto_mtls=True` it does what
+go-plugin's AutoMTLS client does: a self-signed P-521 CA certificate (made with the
+openssl command) in `PLUGIN_CLIENT_CERT`, TLS to the socket trusting only the server
+certificate the handshake's sixth field carries, presenting its own.
 
 - `stubs()`: Python modules generated at run time by grpc_tools.protoc from the same
   vendored host/proto files the Rust build compiles (backend_pb2, backend_pb2_grpc,
@@ -17,6 +21,7 @@ Used by test_plugin.py and bench/plugin.py.
 from __future__ import annotations
 
 import atexit
+import base64
 import importlib
 import json
 import os
@@ -24,6 +29,7 @@ import re
 import selectors
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -40,7 +46,12 @@ from e2e_helpers import REPO_ROOT, gomon_bin, strip_ansi
 
 PROTO_DIR = REPO_ROOT / "host" / "proto"
 PLUGIN_ID = "gomon-host-datasource"
-HANDSHAKE = re.compile(r"^1\|2\|tcp\|127\.0\.0\.1:(\d+)\|grpc$")
+HANDSHAKE = re.compile(r"^1\|2\|unix\|(/[^|]+)\|grpc\|([A-Za-z0-9+/]*)$")
+
+# go-plugin dials `grpc.Dial("unused", WithContextDialer(...))`, so its `:authority` is
+# "unused"; grpc Python would send the socket's path, which is no valid authority.
+CHANNEL_OPTIONS = [("grpc.default_authority", "unused")]
+TLS_CHANNEL_OPTIONS = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", "localhost")]
 
 _stubs: Any = None
 
@@ -170,12 +181,33 @@ def plugin_env(config_path: Path | None, **extra: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if v is not None}
 
 
+def go_plugin_client_cert(directory: Path) -> tuple[bytes, bytes]:
+    """(certificate PEM, key PEM) as go-plugin's AutoMTLS client makes them: a self-signed
+    ECDSA P-521 CA certificate for localhost, for client and server auth."""
+    key, cert = directory / "client-key.pem", directory / "client-cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "3650", "-subj", "/O=HashiCorp/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=digitalSignature,keyEncipherment,keyAgreement,keyCertSign",
+         "-addext", "extendedKeyUsage=clientAuth,serverAuth"],
+        check=True, capture_output=True)
+    return cert.read_bytes(), key.read_bytes()
+
+
+def server_cert_pem(field: str) -> bytes:
+    """The handshake's sixth field (base64 DER without padding) as PEM."""
+    der = base64.b64decode(field + "=" * (-len(field) % 4))
+    return ssl.DER_cert_to_PEM_cert(der).encode()
+
+
 class PluginProcess:
     """gomon started as Grafana starts a backend plugin."""
 
     def __init__(self, workdir: Path, *, interval: str = "1s", config_extra: str = "",
                  env_extra: dict[str, str] | None = None, handshake_timeout: float = 10.0,
-                 connect: bool = True, prefix: list[str] | None = None, state_dir: Path | None = None) -> None:
+                 connect: bool = True, prefix: list[str] | None = None, state_dir: Path | None = None,
+                 auto_mtls: bool = False) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = self.workdir / "gomon.toml"
@@ -183,10 +215,15 @@ class PluginProcess:
             f'state_dir = "{state_dir or self.workdir / "state"}"\ninterval = "{interval}"\n{config_extra}')
         self.stderr_path = self.workdir / "plugin-stderr.log"
         self._stderr = open(self.stderr_path, "wb")
+        env_extra = dict(env_extra or {})
+        self.client_cert = self.client_key = None
+        if auto_mtls:
+            self.client_cert, self.client_key = go_plugin_client_cert(self.workdir)
+            env_extra["PLUGIN_CLIENT_CERT"] = self.client_cert.decode()
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [*(prefix or []), str(gomon_bin())], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
-            env=plugin_env(self.config, **(env_extra or {})), cwd=self.workdir)
+            env=plugin_env(self.config, **env_extra), cwd=self.workdir)
         self.handshake = read_line(self.proc.stdout, handshake_timeout).decode(errors="replace")
         self.handshake_seconds = time.monotonic() - self.started
         self.exit_code: int | None = None
@@ -197,9 +234,14 @@ class PluginProcess:
         if not match or not self.handshake.endswith("\n"):
             self.stop()
             raise AssertionError(f"bad handshake line {self.handshake!r}\n{self.describe()}")
-        self.port = int(match.group(1))
-        self.address = f"127.0.0.1:{self.port}"
-        self.channel = grpc.insecure_channel(self.address)
+        self.socket = Path(match.group(1))
+        self.server_cert = match.group(2)
+        self.address = f"unix:{self.socket}"
+        if auto_mtls:
+            assert self.server_cert, f"AutoMTLS asked but no server certificate in {self.handshake!r}"
+            self.channel = grpc.secure_channel(self.address, self.tls_credentials(), options=TLS_CHANNEL_OPTIONS)
+        else:
+            self.channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
         grpc.channel_ready_future(self.channel).result(timeout=10)
         s = stubs()
         self.data = s.rpc.DataStub(self.channel)
@@ -212,6 +254,13 @@ class PluginProcess:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def tls_credentials(self, cert: bytes | None = None, key: bytes | None = None):
+        """Client TLS trusting only the handshake's server certificate, presenting
+        `cert`/`key` (default: the certificate given in PLUGIN_CLIENT_CERT)."""
+        return grpc.ssl_channel_credentials(root_certificates=server_cert_pem(self.server_cert),
+                                            private_key=key or self.client_key,
+                                            certificate_chain=cert or self.client_cert)
 
     def stderr_text(self) -> str:
         if not self._stderr.closed:

@@ -39,7 +39,9 @@ def test_plugin_mode_serves_metrics_and_the_page(tmp_path):
 
         text = wait_until(metrics, 60, "the plugin's /metrics", describe=p.describe)
         assert "gomon_build_info" in text
-        page = session.get(f"https://127.0.0.1:{port}/gomon", timeout=30)
+        assert session.get(f"https://127.0.0.1:{port}/gomon", timeout=30).status_code == 401, "needs the credential"
+        token = (tmp_path / "plugin" / "state" / "credentials" / "token").read_text().strip()
+        page = session.get(f"https://127.0.0.1:{port}/gomon", timeout=30, headers={"Authorization": f"Bearer {token}"})
         assert page.status_code == 200 and "<svg" in page.text, page.text[:500]
         # The same agent answers gRPC: the node graph holds the plugin's own process.
         nodes, _ = p.frames(p.query(p.data_query("A", "nodegraph", {})), "A")

@@ -4,6 +4,7 @@ act on, certificates (given or generated), logs and signals."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -16,8 +17,10 @@ import pytest
 
 from e2e_helpers import (
     GomonProcess,
+    describe_cli,
     gomon_bin,
     require_tool,
+    run_gomon_cli,
     wait_until,
     workspace_version,
 )
@@ -233,3 +236,27 @@ def _port_closed(port: int) -> bool:
         return False
     except OSError:
         return True
+
+
+# --------------------------------------------------------------------------- the credential and probe list
+
+
+def test_probe_list_uses_the_generated_credential(gomon, tmp_path):
+    """`gomon probe list` reads the token from the state directory and gets through;
+    with another state directory's token it is refused, naming the credential file."""
+    args = ["--listen", f"127.0.0.1:{gomon.port}", "--state-dir", str(gomon.state_dir)]
+    proc = run_gomon_cli("probe", "list", "--json", *args, cwd=tmp_path)
+    assert proc.returncode == 0, describe_cli(proc)
+    assert {"system", "graph"} <= {p["name"] for p in json.loads(proc.stdout)}, proc.stdout
+    # Another state directory: its own (different) token, and the served certificate.
+    other = tmp_path / "other-state"
+    (other / "credentials").mkdir(parents=True, mode=0o700)
+    os.chmod(other, 0o700)
+    (other / "credentials" / "token").write_text("f" * 64 + "\n")
+    os.chmod(other / "credentials" / "token", 0o600)
+    (other / "tls").mkdir()
+    (other / "tls" / "cert.pem").write_bytes(gomon.cert.read_bytes())
+    proc = run_gomon_cli("probe", "list", "--listen", f"127.0.0.1:{gomon.port}", "--state-dir", str(other),
+                         cwd=tmp_path)
+    assert proc.returncode != 0, describe_cli(proc)
+    assert "refused the credential" in proc.stderr and str(other / "credentials" / "token") in proc.stderr, proc.stderr

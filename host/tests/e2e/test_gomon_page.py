@@ -128,12 +128,13 @@ def assert_drawn(png: bytes, background: tuple[int, int, int], what: str) -> flo
 @pytest.fixture
 def browser(tmp_path):
     """A fresh Chromium (persistent context in a new user-data-dir); yields a factory
-    `open(cert) -> context` so the certificate's key can be trusted at launch."""
+    `open(cert, token) -> context` so the certificate's key can be trusted at launch and
+    the browser answers gomon's basic-auth prompt with user gomon and the generated token."""
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} missing: ./run-tests installs Debian's chromium"
     contexts = []
     with sync_playwright() as p:
 
-        def open_context(cert: Path):
+        def open_context(cert: Path, token: str | None = None):
             context = p.chromium.launch_persistent_context(
                 str(tmp_path / f"chromium-profile{len(contexts)}"),
                 executable_path=CHROMIUM,
@@ -142,6 +143,7 @@ def browser(tmp_path):
                 ignore_https_errors=False,
                 viewport={"width": 1400, "height": 900},
                 color_scheme="light",
+                http_credentials={"username": "gomon", "password": token} if token else None,
             )
             context.set_default_timeout(15_000)
             contexts.append(context)
@@ -159,7 +161,7 @@ def test_page_in_chromium(renderer, tcp_pair, gomon_factory, monkeypatch, browse
     server, client = tcp_pair
     g = start_gomon(gomon_factory, monkeypatch, renderer)
     wait_for_connection(g, server, client)
-    page = browser(g.cert).new_page()
+    page = browser(g.cert, g.token).new_page()
 
     # The overview.
     response = page.goto(g.url("/gomon"))

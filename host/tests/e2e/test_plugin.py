@@ -394,19 +394,25 @@ def test_grpc_controller_shutdown(tmp_path):
         p.stop()
 
 
-def test_port_range_is_honoured(tmp_path):
-    port = free_port()
-    p = PluginProcess(tmp_path, env_extra={"PLUGIN_MIN_PORT": str(port), "PLUGIN_MAX_PORT": str(port)})
+def test_the_socket_is_in_the_directory_the_client_names(tmp_path):
+    """go-plugin's PLUGIN_UNIX_SOCKET_DIR: the private directory is made inside it."""
+    # Short, as go-plugin's own (os.MkdirTemp("", "plugin-dir")): a socket path holds 107 bytes.
+    parent = Path(tempfile.mkdtemp(prefix="gp-"))
+    p = PluginProcess(tmp_path / "work", env_extra={"PLUGIN_UNIX_SOCKET_DIR": str(parent)})
     try:
-        assert p.port == port, p.handshake
+        assert p.socket.parent.parent == parent, p.handshake
+        assert p.health.Check(health_pb2.HealthCheckRequest(service="plugin"), timeout=5).status == \
+            health_pb2.HealthCheckResponse.SERVING
     finally:
         assert p.stop() == 0
+    assert not p.socket.parent.exists(), "the private directory is removed at exit"
+    parent.rmdir()
 
 
 @pytest.mark.parametrize("env, needle", [
     ({"PLUGIN_PROTOCOL_VERSIONS": "1"}, "protocol version 2"),
     ({"grafana_plugin_type": "app"}, "grafana_plugin_type=\"app\""),
-    ({"PLUGIN_MIN_PORT": "nope"}, "PLUGIN_MIN_PORT"),
+    ({"PLUGIN_CLIENT_CERT": "not a certificate"}, "PLUGIN_CLIENT_CERT"),
 ])
 def test_refuses_what_it_cannot_serve(tmp_path, env, needle):
     proc = subprocess.run([str(gomon_bin())], env=plugin_env(None, **env), capture_output=True,
@@ -432,7 +438,8 @@ def test_agent_mode_queries_a_second_gomon_over_https(gomon_factory, tmp_path):
     config.write_text("[probe.io]\nenabled = false\n")
     agent = gomon_factory("--config", str(config))
     settings = {"agentUrl": f"https://127.0.0.1:{agent.port}"}
-    secure = {"agentCaCert": agent.cert.read_text()}
+    # The agent's generated credential, as an operator pastes it into *Agent token*.
+    secure = {"agentCaCert": agent.cert.read_text(), "agentToken": agent.token}
     p = PluginProcess(tmp_path / "plugin")
     try:
         context = p.context(uid="agent-ds", name="remote", json_data=settings, secure=secure)
@@ -466,7 +473,7 @@ def test_agent_mode_queries_a_second_gomon_over_https(gomon_factory, tmp_path):
         assert events.name == "events"
 
         # Without the agent's CA the TLS handshake fails, and CheckHealth says so.
-        untrusted = p.context(uid="agent-bad", json_data=settings, secure={})
+        untrusted = p.context(uid="agent-bad", json_data=settings, secure={"agentToken": agent.token})
         response = p.check_health(untrusted)
         assert response.status == stubs().pb.CheckHealthResponse.ERROR
         assert "agent" in response.message and str(agent.port) in response.message, response.message
@@ -477,19 +484,24 @@ def test_agent_mode_queries_a_second_gomon_over_https(gomon_factory, tmp_path):
 
 
 def test_agent_api_token_is_required_when_configured(gomon_factory, tmp_path):
-    """With `api_token_file` the agent API answers 401 without the token; the
-    plugin's *Agent token* (secureJsonData.agentToken) gets through."""
+    """With `api_token_file` the agent API takes that token as well as the generated
+    credential, and answers 401 without either; the plugin's *Agent token*
+    (secureJsonData.agentToken) gets through."""
     token_file = tmp_path / "token"
     token_file.write_text("s3cret-token\n")
+    token_file.chmod(0o600)
     config = tmp_path / "agent.toml"
     config.write_text(f"api_token_file = {json.dumps(str(token_file))}\n")
     agent = gomon_factory("--config", str(config))
+    anon = agent.anonymous()
     for path in ("/api/events", "/api/processes", "/api/series", "/api/nodegraph", "/api/health"):
-        r = agent.get(path)
-        assert r.status_code == 401 and r.headers.get("WWW-Authenticate") == "Bearer", (path, r.status_code)
-        assert agent.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401, path
-        assert agent.get(path, headers={"Authorization": "Bearer s3cret-token"}).status_code == 200, path
-    assert agent.get("/metrics").status_code == 200, "the scrape endpoint stays open"
+        r = anon.get(agent.url(path), timeout=10)
+        assert r.status_code == 401 and "Bearer" in r.headers.get("WWW-Authenticate", ""), (path, r.status_code)
+        assert anon.get(agent.url(path), headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
+        assert anon.get(agent.url(path), headers={"Authorization": "Bearer s3cret-token"},
+                        timeout=30).status_code == 200, path
+        assert agent.get(path, timeout=30).status_code == 200, "the generated credential too"
+    assert anon.get(agent.url("/metrics"), timeout=10).status_code == 200, "the scrape endpoint stays open"
 
     settings = {"agentUrl": f"https://127.0.0.1:{agent.port}"}
     p = PluginProcess(tmp_path / "plugin")

@@ -228,4 +228,48 @@ mod tests {
             assert_eq!(wants_gzip(header), want, "Accept-Encoding: {header:?}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+        ))]
+        /// Any header text picks a format and a compression without panicking.
+        #[test]
+        fn any_header_is_safe(header in "\\PC{0,200}") {
+            let _ = Format::from_accept(Some(&header));
+            let _ = wants_gzip(Some(&header));
+        }
+
+        /// Headers built from the grammar's own pieces: q values outside 0..=1 or
+        /// unparseable are ignored, a lone OpenMetrics range with a q above 0 wins.
+        #[test]
+        fn grammar_shaped_headers(
+            ranges in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["application/openmetrics-text", "text/plain", "text/*", "*/*", "gzip", "*", "x/y"]),
+                    proptest::option::of(proptest::sample::select(vec!["1.0.0", "0.0.1", "0.0.4", "2.0.0", "\"1.0.0\""])),
+                    proptest::option::of(proptest::sample::select(vec!["0", "0.5", "1", "1.5", "-1", "x", "NaN", "inf"])),
+                ),
+                0..6,
+            ),
+        ) {
+            let header = ranges
+                .iter()
+                .map(|(name, version, q)| {
+                    let mut r = name.to_string();
+                    if let Some(v) = version { r.push_str(&format!(";version={v}")); }
+                    if let Some(q) = q { r.push_str(&format!("; q={q}")); }
+                    r
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let format = Format::from_accept(Some(&header));
+            let _ = wants_gzip(Some(&header));
+            if ranges.len() == 1 && ranges[0].0 == "application/openmetrics-text" {
+                let version_ok = matches!(ranges[0].1, None | Some("1.0.0") | Some("0.0.1") | Some("\"1.0.0\""));
+                let q_ok = matches!(ranges[0].2, None | Some("0.5") | Some("1"));
+                proptest::prop_assert_eq!(format == Format::OpenMetrics, version_ok && q_ok, "{}", header);
+            }
+        }
+    }
 }
