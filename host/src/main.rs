@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use gomon::config::{Config, LogFormat};
 
@@ -78,6 +78,15 @@ enum Command {
     /// The Grafana data source plugin.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Print the manual page (roff) on stdout: `gomon man | man -l -`.
+    Man,
+    /// Print a shell completion script on stdout, e.g.
+    /// `gomon completions bash > /etc/bash_completion.d/gomon`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Sample once and print the snapshot a probe receives, as JSON.
     Snapshot {
         /// Show only what a probe with these grants sees (comma-separated:
@@ -118,15 +127,21 @@ enum ProbeCommand {
 #[derive(Subcommand)]
 enum PluginCommand {
     /// Lay out the plugin directory as Grafana loads it: plugin.json, module.js,
-    /// img/, README.md, LICENSE and this executable as <executable>_linux_<arch>.
+    /// img/, README.md, LICENSE, CHANGELOG.md and this executable as
+    /// <executable>_linux_<arch>; or, with --zip, the archive `grafana cli
+    /// --pluginUrl FILE plugins install` installs (the executable stripped).
     Package {
         /// The plugin directory to write, e.g.
         /// /var/lib/grafana/plugins/gomon-host-datasource.
-        dir: PathBuf,
+        #[arg(required_unless_present = "zip", conflicts_with = "zip")]
+        dir: Option<PathBuf>,
+        /// Write a zip archive instead: one folder named after the plugin id.
+        #[arg(long, value_name = "FILE")]
+        zip: Option<PathBuf>,
         /// The built frontend (`npm run build` in assets/plugin).
         #[arg(long, value_name = "PATH", default_value = cmd::plugin::DEFAULT_FRONTEND)]
         frontend: PathBuf,
-        /// Write into DIR even if it is not empty.
+        /// Write into DIR even if it is not empty, or over an existing FILE.
         #[arg(long)]
         force: bool,
     },
@@ -172,7 +187,34 @@ impl Options {
     }
 }
 
+/// The manual page, generated from the command-line definition.
+fn man_page() -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut out).expect("rendering into memory cannot fail");
+    out
+}
+
+/// The completion script for `shell`.
+fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "gomon", &mut out);
+    out
+}
+
+/// Writes generated text to stdout; a closed pipe (`gomon man | head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::Error::new(e).context("cannot write to stdout")),
+        _ => Ok(()),
+    }
+}
+
 fn main() -> ExitCode {
+    // Programs gomon starts (dot, journalctl) get no capabilities, whatever the unit grants
+    // gomon itself; first, while this is the only thread.
+    gomon::agent::privileges::drop_ambient();
     // One TLS crypto provider (ring) for every client and server in the process
     // (reqwest is built without one).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -205,9 +247,13 @@ fn main() -> ExitCode {
         Some(Command::Probe(ProbeCommand::Check { file })) => cmd::probe::check(&config, &file),
         Some(Command::Probe(ProbeCommand::List { json })) => cmd::probe::list(&config, json),
         Some(Command::Probe(ProbeCommand::New { name, dir })) => cmd::probe::new(&name, dir.as_deref()),
-        Some(Command::Plugin(PluginCommand::Package { dir, frontend, force })) => {
-            cmd::plugin::package(&dir, &frontend, force)
-        }
+        Some(Command::Man) => print_bytes(&man_page()),
+        Some(Command::Completions { shell }) => print_bytes(&completions(shell)),
+        Some(Command::Plugin(PluginCommand::Package { dir, zip, frontend, force })) => match (dir, zip) {
+            (_, Some(zip)) => cmd::plugin::package_zip(&zip, &frontend, force),
+            (Some(dir), None) => cmd::plugin::package(&dir, &frontend, force),
+            (None, None) => unreachable!("clap requires DIR or --zip"),
+        },
         Some(Command::Snapshot { grants, probe }) => cmd::snapshot::print(&config, &grants, probe.as_deref()),
     });
     match result {
@@ -215,6 +261,48 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("gomon: error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Debian package ships these files (host/Cargo.toml `[package.metadata.deb]`); they
+    /// are generated from the CLI and must stay equal to what it generates.
+    /// `GOMON_BLESS=1 cargo test --release -p gomon --bin gomon` rewrites them.
+    #[test]
+    fn the_packaged_man_page_and_completions_are_current() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/debian");
+        let generated = [
+            ("gomon.1", man_page()),
+            ("completions/gomon.bash", completions(clap_complete::Shell::Bash)),
+            ("completions/_gomon", completions(clap_complete::Shell::Zsh)),
+            ("completions/gomon.fish", completions(clap_complete::Shell::Fish)),
+        ];
+        let bless = std::env::var_os("GOMON_BLESS").is_some();
+        for (name, text) in generated {
+            let path = dir.join(name);
+            if bless {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &text).unwrap();
+            }
+            let committed = std::fs::read(&path).unwrap_or_default();
+            assert!(
+                committed == text,
+                "{} differs from what the CLI generates: regenerate it with \
+                 `GOMON_BLESS=1 cargo test --release -p gomon --bin gomon`",
+                path.display()
+            );
+        }
+    }
+
+    #[test]
+    fn the_man_page_names_every_subcommand() {
+        let page = String::from_utf8(man_page()).unwrap();
+        for word in ["gomon", "run", "config", "probe", "plugin", "snapshot", "man", "completions", "\\-\\-config"] {
+            assert!(page.contains(word), "man page lacks {word}");
         }
     }
 }
