@@ -78,8 +78,13 @@ enum Command {
     /// The Grafana data source plugin.
     #[command(subcommand)]
     Plugin(PluginCommand),
-    /// Print the manual page (roff) on stdout: `gomon man | man -l -`.
-    Man,
+    /// Print the manual page (roff) on stdout: `gomon man | man -l -`; with
+    /// --dir, write it and one page per subcommand (gomon-run.1, …) there.
+    Man {
+        /// Write every page into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print a shell completion script on stdout, e.g.
     /// `gomon completions bash > /etc/bash_completion.d/gomon`.
     Completions {
@@ -187,11 +192,37 @@ impl Options {
     }
 }
 
-/// The manual page, generated from the command-line definition.
-fn man_page() -> Vec<u8> {
-    let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut out).expect("rendering into memory cannot fail");
-    out
+/// The manual pages generated from the command-line definition, `(file name, roff)`: gomon.1
+/// first, then one per subcommand (`gomon-probe-check.1`), as the SUBCOMMANDS sections name them.
+fn man_pages() -> Vec<(String, Vec<u8>)> {
+    fn render(cmd: clap::Command, pages: &mut Vec<(String, Vec<u8>)>) {
+        let man = clap_mangen::Man::new(cmd.clone());
+        let mut out = Vec::new();
+        man.render(&mut out).expect("rendering into memory cannot fail");
+        pages.push((man.get_filename(), out));
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            render(sub.clone(), pages);
+        }
+    }
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut pages = Vec::new();
+    render(cmd, &mut pages);
+    pages
+}
+
+/// `gomon man [--dir DIR]`.
+fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let pages = man_pages();
+    let Some(dir) = dir else { return print_bytes(&pages[0].1) };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, text) in &pages {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
 }
 
 /// The completion script for `shell`.
@@ -247,7 +278,7 @@ fn main() -> ExitCode {
         Some(Command::Probe(ProbeCommand::Check { file })) => cmd::probe::check(&config, &file),
         Some(Command::Probe(ProbeCommand::List { json })) => cmd::probe::list(&config, json),
         Some(Command::Probe(ProbeCommand::New { name, dir })) => cmd::probe::new(&name, dir.as_deref()),
-        Some(Command::Man) => print_bytes(&man_page()),
+        Some(Command::Man { dir }) => man(dir.as_deref()),
         Some(Command::Completions { shell }) => print_bytes(&completions(shell)),
         Some(Command::Plugin(PluginCommand::Package { dir, zip, frontend, force })) => match (dir, zip) {
             (_, Some(zip)) => cmd::plugin::package_zip(&zip, &frontend, force),
@@ -275,13 +306,26 @@ mod tests {
     #[test]
     fn the_packaged_man_page_and_completions_are_current() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/debian");
-        let generated = [
-            ("gomon.1", man_page()),
-            ("completions/gomon.bash", completions(clap_complete::Shell::Bash)),
-            ("completions/_gomon", completions(clap_complete::Shell::Zsh)),
-            ("completions/gomon.fish", completions(clap_complete::Shell::Fish)),
+        let mut generated = vec![
+            ("completions/gomon.bash".to_owned(), completions(clap_complete::Shell::Bash)),
+            ("completions/_gomon".to_owned(), completions(clap_complete::Shell::Zsh)),
+            ("completions/gomon.fish".to_owned(), completions(clap_complete::Shell::Fish)),
         ];
+        let pages = man_pages();
+        generated.extend(pages.iter().map(|(name, text)| (format!("man/{name}"), text.clone())));
         let bless = std::env::var_os("GOMON_BLESS").is_some();
+        if bless {
+            let _ = std::fs::remove_dir_all(dir.join("man"));
+        }
+        let mut committed: Vec<String> = std::fs::read_dir(dir.join("man"))
+            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        committed.sort();
+        let mut want: Vec<String> = pages.iter().map(|(name, _)| name.clone()).collect();
+        want.sort();
+        if !bless {
+            assert_eq!(committed, want, "assets/debian/man/ holds other pages than the CLI generates");
+        }
         for (name, text) in generated {
             let path = dir.join(name);
             if bless {
@@ -299,10 +343,15 @@ mod tests {
     }
 
     #[test]
-    fn the_man_page_names_every_subcommand() {
-        let page = String::from_utf8(man_page()).unwrap();
-        for word in ["gomon", "run", "config", "probe", "plugin", "snapshot", "man", "completions", "\\-\\-config"] {
-            assert!(page.contains(word), "man page lacks {word}");
+    fn every_subcommand_has_its_page() {
+        let pages = man_pages();
+        assert_eq!(pages[0].0, "gomon.1");
+        let main = String::from_utf8(pages[0].1.clone()).unwrap();
+        assert!(main.contains("\\-\\-config"), "the main page lists the options");
+        for name in ["gomon-run.1", "gomon-probe-check.1", "gomon-plugin-package.1", "gomon-man.1", "gomon-completions.1"] {
+            assert!(pages.iter().any(|(n, _)| n == name), "no page {name}");
+            let title = name.trim_end_matches(".1");
+            assert!(main.contains(&title.replace('-', "\\-")) || name.matches('-').count() > 1, "gomon.1 does not name {title}");
         }
     }
 }

@@ -2,7 +2,6 @@
 //! discovered when asked), processes, probes, recent series and observations, and
 //! health. The HTTPS agent API and the Grafana plugin both ask these; neither owns them.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 

@@ -196,10 +196,20 @@ def test_installs_files_user_and_modes(installed):
     effective = run("/usr/bin/gomon", "--config", str(CONFFILE), "config").stdout
     assert 'state_dir = "/var/lib/gomon"' in effective and 'listen = "127.0.0.1:1234"' in effective, effective
 
-    # The man page and completions are what this binary generates.
+    # The man pages and completions are what this binary generates: gomon.1 and one page per
+    # subcommand, as its SUBCOMMANDS section names them.
     man = gzip.decompress(Path("/usr/share/man/man1/gomon.1.gz").read_bytes())
     assert man == subprocess.run(["/usr/bin/gomon", "man"], capture_output=True, check=True).stdout
     assert b".TH gomon 1" in man
+    pages = Path(run("mktemp", "-d").stdout.strip())
+    try:
+        run("/usr/bin/gomon", "man", "--dir", str(pages))
+        for page in sorted(pages.iterdir()):
+            installed = Path("/usr/share/man/man1") / f"{page.name}.gz"
+            assert installed.is_file() and gzip.decompress(installed.read_bytes()) == page.read_bytes(), installed
+        assert (pages / "gomon-plugin-package.1").is_file()
+    finally:
+        shutil.rmtree(pages)
     for shell, path in [("bash", "/usr/share/bash-completion/completions/gomon"),
                         ("zsh", "/usr/share/zsh/vendor-completions/_gomon"),
                         ("fish", "/usr/share/fish/vendor_completions.d/gomon.fish")]:
@@ -219,7 +229,9 @@ def test_installs_files_user_and_modes(installed):
 
 
 def test_the_unit_verifies_and_is_hardened(installed):
-    verify = run("systemd-analyze", "verify", str(UNIT), check=False)
+    # verify also runs `man` on Documentation=man:gomon(1): it must find the installed page.
+    man = [] if shutil.which("man") else ["--man=no"]
+    verify = run("systemd-analyze", "verify", *man, str(UNIT), check=False)
     assert verify.returncode == 0 and "gomon.service" not in verify.stderr, verify.stderr
     security = run("systemd-analyze", "security", "--offline=true", str(UNIT))
     match = re.search(r"Overall exposure level for gomon\.service: ([0-9.]+) (\w+)", security.stdout)
