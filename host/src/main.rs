@@ -237,7 +237,9 @@ fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::Error::new(e).context("cannot write to stdout")),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to stdout"))
+        }
         _ => Ok(()),
     }
 }
@@ -318,7 +320,9 @@ mod tests {
             let _ = std::fs::remove_dir_all(dir.join("man"));
         }
         let mut committed: Vec<String> = std::fs::read_dir(dir.join("man"))
-            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|entries| {
+                entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+            })
             .unwrap_or_default();
         committed.sort();
         let mut want: Vec<String> = pages.iter().map(|(name, _)| name.clone()).collect();
@@ -348,10 +352,15 @@ mod tests {
         assert_eq!(pages[0].0, "gomon.1");
         let main = String::from_utf8(pages[0].1.clone()).unwrap();
         assert!(main.contains("\\-\\-config"), "the main page lists the options");
-        for name in ["gomon-run.1", "gomon-probe-check.1", "gomon-plugin-package.1", "gomon-man.1", "gomon-completions.1"] {
+        for name in
+            ["gomon-run.1", "gomon-probe-check.1", "gomon-plugin-package.1", "gomon-man.1", "gomon-completions.1"]
+        {
             assert!(pages.iter().any(|(n, _)| n == name), "no page {name}");
             let title = name.trim_end_matches(".1");
-            assert!(main.contains(&title.replace('-', "\\-")) || name.matches('-').count() > 1, "gomon.1 does not name {title}");
+            assert!(
+                main.contains(&title.replace('-', "\\-")) || name.matches('-').count() > 1,
+                "gomon.1 does not name {title}"
+            );
         }
     }
 }

@@ -109,11 +109,7 @@ impl Agent {
 
         let history = Arc::new(history::History::new(history::Limits::default()));
         tokio::spawn(history::feed(history.clone(), schedule.subscribe()));
-        let health = local::HealthInputs {
-            capabilities,
-            loki: config.loki.clone(),
-            observations: outlet,
-        };
+        let health = local::HealthInputs { capabilities, loki: config.loki.clone(), observations: outlet };
         let local = Arc::new(Local::new(schedule, probes, connections, history, ring, renderer, health));
         tracing::info!(interval = ?config.interval, "Agent running.");
         Ok(Agent { local, shutdown, stopping, observing })

@@ -439,7 +439,10 @@ mod tests {
         let off = Features::default();
         let found = missing(&off, &held(&[], &[]));
         let features: Vec<&str> = found.iter().map(|m| m.feature).collect();
-        assert_eq!(features, ["process-connections", "process-connections", "process-io", "process-io", "process-details"]);
+        assert_eq!(
+            features,
+            ["process-connections", "process-connections", "process-io", "process-io", "process-details"]
+        );
     }
 
     #[test]
@@ -477,7 +480,11 @@ mod tests {
         let readme = include_str!("../../../README.md");
         assert!(readme.contains(SETCAP), "the README gives the setcap line `{SETCAP}`");
         for requirement in REQUIREMENTS {
-            assert!(readme.contains(&format!("`{}`", requirement.feature)), "the README's table lacks {}", requirement.feature);
+            assert!(
+                readme.contains(&format!("`{}`", requirement.feature)),
+                "the README's table lacks {}",
+                requirement.feature
+            );
         }
     }
 

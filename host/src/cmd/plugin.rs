@@ -147,7 +147,8 @@ fn write_zip(out: &mut fs::File, top: &str, files: &[(String, PathBuf, u32)]) ->
         let entry = format!("{top}/{name}");
         writer.start_file(entry.as_str(), options.unix_permissions(*mode).large_file(false))?;
         let mut input = fs::File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
-        let bytes = std::io::copy(&mut input, &mut writer).with_context(|| format!("cannot compress {}", source.display()))?;
+        let bytes =
+            std::io::copy(&mut input, &mut writer).with_context(|| format!("cannot compress {}", source.display()))?;
         written.push((entry, bytes));
     }
     writer.finish()?.sync_all()?;
@@ -180,7 +181,8 @@ fn list_tree(from: &Path, prefix: &str, files: &mut Vec<(String, PathBuf, u32)>)
 fn debug_bytes(path: &Path) -> anyhow::Result<u64> {
     use object::{Object, ObjectSection};
     let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file = object::File::parse(&*data).with_context(|| format!("{} is not an executable gomon can read", path.display()))?;
+    let file = object::File::parse(&*data)
+        .with_context(|| format!("{} is not an executable gomon can read", path.display()))?;
     Ok(file.sections().filter(|s| s.name().is_ok_and(|n| n.starts_with(".debug_"))).map(|s| s.size()).sum())
 }
 

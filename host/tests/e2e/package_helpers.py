@@ -220,10 +220,12 @@ class ServiceRun:
 
 
 def service_config(path: Path, port: int, *, interval: str = "1s", loki_url: str = "off",
-                log_files: list[str] | None = None, extra: str = "") -> Path:
+                log_files: list[str] | None = None, only_logs: bool = False, extra: str = "") -> Path:
     """The installed conffile with the test's port, interval and Loki URL (and tailed
-    files), readable by the service user. Each replaced line must be in the conffile
-    exactly once, so a change of the conffile shows up here as a clear failure."""
+    files; `only_logs`: no process, file or kernel events and no lag canaries, so the
+    tailed files are the only observations), readable by the service user. Each replaced
+    line must be in the conffile exactly once, so a change of the conffile shows up here as
+    a clear failure."""
     text = CONFFILE.read_text()
 
     def replace(pattern: str, new: str) -> None:
@@ -237,6 +239,12 @@ def service_config(path: Path, port: int, *, interval: str = "1s", loki_url: str
     if log_files is not None:
         replace(r'^files = \["/var/log/\*\.log", "/var/log/syslog", "/var/log/messages"\]$',
                 "files = [" + ", ".join(f'"{f}"' for f in log_files) + "]")
+    if only_logs:
+        replace(r"^process = true$", "process = false")
+        replace(r"^enabled = true$", "enabled = false")
+        replace(r"^kmsg = true$", "kmsg = false")
+        replace(r'^journal = "auto"$', 'journal = "off"')
+        replace(r'^lag_interval = "1m"$', 'lag_interval = "0s"')
     path.write_text(text + extra)
     path.chmod(0o644)
     return path

@@ -428,7 +428,8 @@ def test_an_upgrade_keeps_state_and_loses_no_observation(installed, workdir, tmp
     log_file.touch()
     log_file.chmod(0o640)  # root-only, as /var/log's are: tailing it needs CAP_DAC_READ_SEARCH
     port = free_port()
-    config = service_config(workdir / "gomon.toml", port, loki_url=loki_url, log_files=[str(logs / "*.log")])
+    config = service_config(workdir / "gomon.toml", port, loki_url=loki_url, log_files=[str(logs / "*.log")],
+                            only_logs=True)
     service = ServiceRun(workdir, config, port).wait_ready()
     lines = [f"2026-12-01T10:00:{i:02d}Z WARN upgrade line {i:02d}" for i in range(30)]
     try:
@@ -437,7 +438,7 @@ def test_an_upgrade_keeps_state_and_loses_no_observation(installed, workdir, tmp
             for line in lines:
                 f.write(line + "\n")
 
-        def spooled():
+        def spooled():  # the tailed file is the only source of observations here
             s = scrape(service)
             return (s.get("gomon_loki_spool_entries", default=0) or 0) >= len(lines)
 
