@@ -463,12 +463,16 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__man)
-            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help"
+            opts="-h --dir --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -42,7 +42,7 @@ complete -c gomon -n "__fish_gomon_needs_command" -f -a "run" -d 'Run the collec
 complete -c gomon -n "__fish_gomon_needs_command" -f -a "config" -d 'Print the effective configuration (defaults, file and flags) as TOML'
 complete -c gomon -n "__fish_gomon_needs_command" -f -a "probe" -d 'Work with probe modules'
 complete -c gomon -n "__fish_gomon_needs_command" -f -a "plugin" -d 'The Grafana data source plugin'
-complete -c gomon -n "__fish_gomon_needs_command" -f -a "man" -d 'Print the manual page (roff) on stdout: `gomon man | man -l -`'
+complete -c gomon -n "__fish_gomon_needs_command" -f -a "man" -d 'Print the manual page (roff) on stdout: `gomon man | man -l -`; with --dir, write it and one page per subcommand (gomon-run.1, …) there'
 complete -c gomon -n "__fish_gomon_needs_command" -f -a "completions" -d 'Print a shell completion script on stdout, e.g. `gomon completions bash > /etc/bash_completion.d/gomon`'
 complete -c gomon -n "__fish_gomon_needs_command" -f -a "snapshot" -d 'Sample once and print the snapshot a probe receives, as JSON'
 complete -c gomon -n "__fish_gomon_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -167,6 +167,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subc
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subcommand_from package" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subcommand_from help" -f -a "package" -d 'Lay out the plugin directory as Grafana loads it: plugin.json, module.js, img/, README.md, LICENSE, CHANGELOG.md and this executable as <executable>_linux_<arch>; or, with --zip, the archive `grafana cli --pluginUrl FILE plugins install` installs (the executable stripped)'
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gomon -n "__fish_gomon_using_subcommand man" -l dir -d 'Write every page into this directory instead' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand man" -l config -d 'TOML configuration file (see `gomon config` for every key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand man" -l listen -d 'Address and port to serve on [default: 127.0.0.1:1234]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand man" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
@@ -212,7 +213,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand help; and not __fish_seen_su
 complete -c gomon -n "__fish_gomon_using_subcommand help; and not __fish_seen_subcommand_from run config probe plugin man completions snapshot help" -f -a "config" -d 'Print the effective configuration (defaults, file and flags) as TOML'
 complete -c gomon -n "__fish_gomon_using_subcommand help; and not __fish_seen_subcommand_from run config probe plugin man completions snapshot help" -f -a "probe" -d 'Work with probe modules'
 complete -c gomon -n "__fish_gomon_using_subcommand help; and not __fish_seen_subcommand_from run config probe plugin man completions snapshot help" -f -a "plugin" -d 'The Grafana data source plugin'
-complete -c gomon -n "__fish_gomon_using_subcommand help; and not __fish_seen_subcommand_from run config probe plugin man completions snapshot help" -f -a "man" -d 'Print the manual page (roff) on stdout: `gomon man | man -l -`'
+complete -c gomon -n "__fish_gomon_using_subcommand help; and not __fish_seen_subcommand_from run config probe plugin man completions snapshot help" -f -a "man" -d 'Print the manual page (roff) on stdout: `gomon man | man -l -`; with --dir, write it and one page per subcommand (gomon-run.1, …) there'
 complete -c gomon -n "__fish_gomon_using_subcommand help; and not __fish_seen_subcommand_from run config probe plugin man completions snapshot help" -f -a "completions" -d 'Print a shell completion script on stdout, e.g. `gomon completions bash > /etc/bash_completion.d/gomon`'
 complete -c gomon -n "__fish_gomon_using_subcommand help; and not __fish_seen_subcommand_from run config probe plugin man completions snapshot help" -f -a "snapshot" -d 'Sample once and print the snapshot a probe receives, as JSON'
 complete -c gomon -n "__fish_gomon_using_subcommand help; and not __fish_seen_subcommand_from run config probe plugin man completions snapshot help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

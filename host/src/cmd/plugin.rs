@@ -395,7 +395,7 @@ mod tests {
         let mut out = fs::File::create(&path).unwrap();
         write_zip(&mut out, "top-id", &files).unwrap();
         let mut archive = zip::ZipArchive::new(fs::File::open(&path).unwrap()).unwrap();
-        let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+        let names: Vec<String> = archive.file_names().map(|n| n.unwrap().into_owned()).collect();
         assert_eq!(names, ["top-id/", "top-id/img/", "top-id/img/x/", "top-id/img/x/logo.svg", "top-id/gpx"]);
         let exe = archive.by_name("top-id/gpx").unwrap();
         assert_eq!(exe.unix_mode().map(|m| m & 0o777), Some(0o755));
