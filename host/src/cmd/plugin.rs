@@ -177,13 +177,19 @@ fn list_tree(from: &Path, prefix: &str, files: &mut Vec<(String, PathBuf, u32)>)
     Ok(())
 }
 
-/// Bytes of `.debug_*` sections in the ELF file at `path` (0 for a stripped one).
+/// Bytes of the debug info in the ELF file at `path`: its `.debug_*` sections that are not
+/// loaded at run time (0 for a stripped one; Rust's 34-byte `.debug_gdb_scripts` is loaded
+/// and stays).
 fn debug_bytes(path: &Path) -> anyhow::Result<u64> {
     use object::{Object, ObjectSection};
     let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file = object::File::parse(&*data)
         .with_context(|| format!("{} is not an executable gomon can read", path.display()))?;
-    Ok(file.sections().filter(|s| s.name().is_ok_and(|n| n.starts_with(".debug_"))).map(|s| s.size()).sum())
+    Ok(file
+        .sections()
+        .filter(|s| s.address() == 0 && s.name().is_ok_and(|n| n.starts_with(".debug_")))
+        .map(|s| s.size())
+        .sum())
 }
 
 /// A stripped copy of `exe` in `dir` when `exe` carries debug info (`None`: use it as it
