@@ -136,13 +136,13 @@ fn write_zip(out: &mut fs::File, top: &str, files: &[(String, PathBuf, u32)]) ->
     let mut directories = std::collections::BTreeSet::new();
     let mut written = Vec::new();
     for (name, source, mode) in files {
-        let mut parent = Path::new(name).parent();
-        while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+        // Each directory once, before what it holds, outermost first.
+        let ancestors: Vec<&Path> = Path::new(name).ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()).collect();
+        for dir in ancestors.into_iter().rev() {
             let entry = format!("{top}/{}/", dir.display());
             if directories.insert(entry.clone()) {
                 writer.add_directory(entry, options.unix_permissions(0o755))?;
             }
-            parent = dir.parent();
         }
         let entry = format!("{top}/{name}");
         writer.start_file(entry.as_str(), options.unix_permissions(*mode).large_file(false))?;
