@@ -66,11 +66,23 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
 
+OTHERS = "(C, assembly and unattributed)"
+
+
 def crate_of(symbol: str) -> str:
-    """The crate of a demangled Rust symbol (`<impl x::Y for z::W>::f` counts for x)."""
+    """The crate of a demangled Rust symbol: `<x::Y as core::fmt::Debug>::fmt` counts for x,
+    and a generic of the standard library instantiated for another crate's type
+    (`core::ptr::drop_in_place<x::Y>`) for that crate too."""
     name = symbol.lstrip("<&*( ").removeprefix("dyn ").removeprefix("mut ")
     match = re.match(r"([A-Za-z_][A-Za-z0-9_]*)::", name)
-    return match.group(1) if match else "(C, std glue and others)"
+    if not match:
+        return OTHERS
+    crate = match.group(1)
+    if crate in ("core", "alloc", "std") and "<" in name:
+        inner = crate_of(name[name.index("<") + 1:])
+        if inner != OTHERS:
+            return inner
+    return crate
 
 
 def text_by_crate(binary: Path) -> list[tuple[str, int]]:
