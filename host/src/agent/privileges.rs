@@ -17,10 +17,12 @@
 //! another user's `/proc/<pid>/fd` or `/proc/<pid>/io` needs both `CAP_SYS_PTRACE` (the
 //! ptrace access check) and `CAP_DAC_READ_SEARCH` (the 0500/0400 modes); `exe` and `cwd`
 //! need only the first; binding the proc connector needs `CAP_NET_ADMIN` even on 6.18;
-//! `/dev/kmsg` needs `CAP_SYSLOG` while `dmesg_restrict` = 1. The journal is read by a
-//! `journalctl` child, and children get no capabilities (see [`drop_ambient`]), so it takes
-//! the group instead. Never setuid: run as root, or as the `gomon` user with ambient
-//! capabilities from the unit, or grant file capabilities ([`SETCAP`]).
+//! `/dev/kmsg` needs `CAP_SYSLOG` while `dmesg_restrict` = 1; an inotify watch on a 0700
+//! directory of root's, like reading a 0640 log, needs `CAP_DAC_READ_SEARCH`. The journal
+//! is read by a `journalctl` child, and children get no capabilities (see
+//! [`drop_ambient`]), so it takes the group instead. Never setuid: run as root, or as the
+//! `gomon` user with ambient capabilities from the unit, or grant file capabilities
+//! ([`SETCAP`]).
 
 use std::path::Path;
 
