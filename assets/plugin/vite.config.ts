@@ -1,7 +1,7 @@
 /**
  * Builds dist/ as Grafana loads a plugin: module.js (an AMD module, `define([deps], factory)`,
- * exporting `plugin`), its source map, plugin.json (version and date filled in), img/, README.md
- * and LICENSE. Grafana provides the externals at run time; the build fails if the bundle imports
+ * exporting `plugin`), its source map, plugin.json (version and date filled in), img/, README.md,
+ * LICENSE and CHANGELOG.md. Grafana provides the externals at run time; the build fails if the bundle imports
  * anything else.
  *
  * JSX uses the classic runtime (React.createElement): `react/jsx-runtime` is shared by Grafana only
@@ -51,6 +51,7 @@ function pluginFiles(): Plugin {
         ['img/logo.svg', readFileSync(resolve(root, 'src/img/logo.svg'))],
         ['README.md', readFileSync(resolve(root, 'README.md'))],
         ['LICENSE', readFileSync(resolve(root, 'LICENSE'))],
+        ['CHANGELOG.md', readFileSync(resolve(root, 'CHANGELOG.md'))],
       ];
       for (const [fileName, source] of files) {
         this.emitFile({ type: 'asset', fileName, source });

@@ -264,6 +264,44 @@ mod tests {
         assert_eq!(example, Config::default());
     }
 
+    /// The example is also the Debian package's conffile (/etc/gomon/gomon.toml): every key
+    /// the defaults have is in it, set or commented out, in its own table.
+    #[test]
+    fn example_file_names_every_key() {
+        fn keys(path: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
+            for (key, value) in table {
+                match value {
+                    toml::Value::Table(inner) => {
+                        let path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                        keys(&path, inner, out);
+                    }
+                    _ => out.push((path.to_owned(), key.clone())),
+                }
+            }
+        }
+        let defaults: toml::Table = toml::from_str(&Config::default().to_toml()).unwrap();
+        let mut want = Vec::new();
+        keys("", &defaults, &mut want);
+        assert!(want.len() > 40, "{want:?}");
+
+        let text = include_str!("../../assets/gomon.example.toml");
+        let mut table = String::new();
+        let mut have = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                table = header.to_owned();
+            } else if let Some((key, _)) = line.trim_start_matches('#').trim().split_once('=') {
+                let key = key.trim();
+                if !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                    have.insert((table.clone(), key.to_owned()));
+                }
+            }
+        }
+        let missing: Vec<_> = want.iter().filter(|k| !have.contains(*k)).collect();
+        assert!(missing.is_empty(), "assets/gomon.example.toml lacks (table, key): {missing:?}");
+    }
+
     #[test]
     fn per_probe_sections_parse_and_stringify_settings() {
         let config = Config::from_toml(

@@ -64,7 +64,7 @@ function loadAmd(code: string): Record<string, any> {
 describe('the built plugin', () => {
   it('lays out what Grafana loads', () => {
     expect(files(outDir).sort()).toEqual(
-      ['LICENSE', 'README.md', 'img/logo.svg', 'module.js', 'module.js.map', 'plugin.json'].sort()
+      ['CHANGELOG.md', 'LICENSE', 'README.md', 'img/logo.svg', 'module.js', 'module.js.map', 'plugin.json'].sort()
     );
   });
 

@@ -6,7 +6,7 @@
 //! | `probes` | no probe is loaded, one is failing or backed off, or no graph probe works |
 //! | `observations` | the pipeline could not start (its reason), or an explicit Loki does not answer |
 //! | `loki` | a configured Loki's `/ready` does not answer (no check without a URL) |
-//! | `privileges` | never: it says what missing capabilities cost |
+//! | `capabilities` | never: it names each capability (or group) an enabled feature lacks and what that costs |
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -88,11 +88,12 @@ pub async fn loki(config: &LokiConfig) -> Option<Check> {
     })
 }
 
-/// What missing privileges cost (never a failure).
-pub fn privileges(degraded: Option<String>) -> Check {
+/// What missing capabilities cost (never a failure: a deliberately reduced set is the
+/// operator's choice, and the `gomon_capability_missing` gauge is there to alert on).
+pub fn capabilities(degraded: Option<String>) -> Check {
     match degraded {
-        None => Check::pass("privileges", "the collector can see every process"),
-        Some(degraded) => Check::pass("privileges", degraded),
+        None => Check::pass("capabilities", "every enabled feature has the capabilities it needs"),
+        Some(degraded) => Check::pass("capabilities", degraded),
     }
 }
 

@@ -2,7 +2,6 @@
 //! discovered when asked), processes, probes, recent series and observations, and
 //! health. The HTTPS agent API and the Grafana plugin both ask these; neither owns them.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -30,8 +29,8 @@ pub struct DrawnGraph {
 
 /// What the health check reads besides the samples.
 pub struct HealthInputs {
-    /// Where procfs is mounted (for the privilege check).
-    pub proc_root: PathBuf,
+    /// What the enabled features need and this process lacks (the `capabilities` check).
+    pub capabilities: super::privileges::Assessment,
     /// The configured Loki (`[loki]`), for its check.
     pub loki: gomon_sink_loki::LokiConfig,
     /// Where observations go, or why they do not.
@@ -201,14 +200,14 @@ impl Local {
         self.observations.recent_within(query, max_bytes)
     }
 
-    /// What the missing privileges cost, when some are missing.
+    /// What the missing capabilities cost, when some are missing.
     pub fn degraded(&self) -> Option<String> {
-        super::privileges::summary(&self.health.proc_root)
+        self.health.capabilities.summary()
     }
 
     /// The checks: the sampler (waiting a few seconds for the first sample, so a check
     /// right after start says "starting" only if it really is), the probes, where
-    /// observations go, Loki when configured, and what the missing privileges cost.
+    /// observations go, Loki when configured, and what the missing capabilities cost.
     pub async fn health(&self) -> Vec<Check> {
         let exposition = self.schedule.first(health::FIRST_SAMPLE_WAIT).await;
         let mut checks = vec![
@@ -219,7 +218,7 @@ impl Local {
         if let Some(loki) = health::loki(&self.health.loki).await {
             checks.push(loki);
         }
-        checks.push(health::privileges(self.degraded()));
+        checks.push(health::capabilities(self.degraded()));
         checks
     }
 }

@@ -67,6 +67,13 @@ impl Agent {
             .context("loading the probes panicked")??;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (mut collector, connections) = Collector::from_config(&config.sample, probes.clone());
+        // What the enabled features need and this process lacks: said once, then served
+        // by the `capabilities` check and the `gomon_capability_missing` gauge.
+        let held = privileges::Held::current(&config.sample.proc_root);
+        let capabilities = privileges::Assessment::new(&privileges::Features::of(config), held.as_ref());
+        capabilities.log();
+        let gauge = capabilities.clone();
+        collector.add_source(Box::new(move || vec![gauge.family()]));
 
         let ring = Arc::new(ObservationRing::default());
         let started = observations::start(
@@ -102,11 +109,7 @@ impl Agent {
 
         let history = Arc::new(history::History::new(history::Limits::default()));
         tokio::spawn(history::feed(history.clone(), schedule.subscribe()));
-        let health = local::HealthInputs {
-            proc_root: config.sample.proc_root.clone(),
-            loki: config.loki.clone(),
-            observations: outlet,
-        };
+        let health = local::HealthInputs { capabilities, loki: config.loki.clone(), observations: outlet };
         let local = Arc::new(Local::new(schedule, probes, connections, history, ring, renderer, health));
         tracing::info!(interval = ?config.interval, "Agent running.");
         Ok(Agent { local, shutdown, stopping, observing })

@@ -44,7 +44,7 @@ pub struct ProcessRow {
 /// One health check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    /// `sampler`, `probes`, `observations`, `loki`, `privileges`, `agent`.
+    /// `sampler`, `probes`, `observations`, `loki`, `capabilities`, `agent`.
     pub name: String,
     /// Whether it passed.
     pub ok: bool,

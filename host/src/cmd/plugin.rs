@@ -1,16 +1,21 @@
-//! `gomon plugin package DIR`: lays out the Grafana data source plugin as Grafana loads it.
+//! `gomon plugin package DIR`: lays out the Grafana data source plugin as Grafana loads it;
+//! `gomon plugin package --zip FILE`: the same as the archive Grafana's CLI installs
+//! (`grafana cli --pluginUrl FILE plugins install`), under one folder named after the plugin id.
 //!
 //! ```text
-//! DIR/
+//! DIR/  (or gomon-host-datasource/ in the zip)
 //!   plugin.json                     from the built frontend (assets/plugin/dist)
 //!   module.js, module.js.map        the frontend (an AMD module)
 //!   img/logo.svg
-//!   README.md, LICENSE
+//!   README.md, LICENSE, CHANGELOG.md
 //!   gpx_gomon_linux_amd64           this gomon binary, mode 0755: `<executable>_<os>_<arch>`,
 //!                                   `executable` from plugin.json, arch as Go names it (arm64 on aarch64)
 //! ```
 //!
-//! Grafana starts that executable in plugin mode; it is the same binary as the collector.
+//! Grafana starts that executable in plugin mode; it is the same binary as the collector. In
+//! the zip it is stripped of debug info (`strip --strip-unneeded`, as the Debian package does)
+//! and carries the executable bit in its Unix mode (the entry's external attributes), which
+//! Grafana's installer restores.
 
 use std::fs;
 use std::io::Write;
@@ -23,7 +28,7 @@ use anyhow::{Context, bail};
 pub const DEFAULT_FRONTEND: &str = "assets/plugin/dist";
 
 /// Files of the frontend build that a plugin must have.
-const REQUIRED: [&str; 4] = ["plugin.json", "module.js", "README.md", "LICENSE"];
+const REQUIRED: [&str; 5] = ["plugin.json", "module.js", "README.md", "LICENSE", "CHANGELOG.md"];
 /// Files copied when present.
 const OPTIONAL: [&str; 1] = ["module.js.map"];
 /// Directories copied whole.
@@ -62,6 +67,155 @@ pub fn package(dir: &Path, frontend: &Path, force: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Writes the zip archive `zip` from the built frontend and the running executable (stripped
+/// when it carries debug info). Refuses an existing `zip` unless `force`; the archive is
+/// written beside it and renamed into place.
+pub fn package_zip(zip: &Path, frontend: &Path, force: bool) -> anyhow::Result<()> {
+    check_frontend(frontend)?;
+    let manifest = Manifest::read(&frontend.join("plugin.json"))?;
+    check_plugin_id(&manifest.id)?;
+    let executable_name = executable_file_name(&manifest.executable, std::env::consts::OS, std::env::consts::ARCH)?;
+    if zip.exists() && !force {
+        bail!("{} exists; pass --force to write over it", zip.display());
+    }
+    let exe = std::env::current_exe().context("cannot find the running gomon executable")?;
+    let dir = match zip.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let stripped = stripped_executable(&exe, &dir)?;
+    let executable = stripped.as_ref().map_or(exe.as_path(), |t| t.path.as_path());
+
+    let mut files: Vec<(String, PathBuf, u32)> = Vec::new();
+    for name in REQUIRED.iter().chain(OPTIONAL.iter().filter(|name| frontend.join(name).is_file())) {
+        files.push(((*name).to_owned(), frontend.join(name), 0o644));
+    }
+    for name in DIRECTORIES {
+        list_tree(&frontend.join(name), name, &mut files)?;
+    }
+    files.push((executable_name.clone(), executable.to_path_buf(), 0o755));
+
+    let mut temp = tempfile_in(&dir)?;
+    let written = write_zip(&mut temp.file, &manifest.id, &files)
+        .with_context(|| format!("cannot write the archive {}", temp.path.display()))?;
+    fs::rename(&temp.path, zip).with_context(|| format!("cannot move {} to {}", temp.path.display(), zip.display()))?;
+    temp.kept = true;
+
+    println!("plugin {} {} in {}:", manifest.id, manifest.version, zip.display());
+    for (name, bytes) in &written {
+        println!("  {name:<48} {bytes:>12} bytes");
+    }
+    let size = fs::metadata(zip).map(|m| m.len()).unwrap_or(0);
+    println!("archive {} is {size} bytes; the executable is {}", zip.display(), executable_name);
+    println!("install it: grafana cli --pluginUrl {} plugins install {}", zip.display(), manifest.id);
+    println!("allow it in Grafana: GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS={}", manifest.id);
+    Ok(())
+}
+
+/// A plugin id Grafana accepts is also a safe folder name: `[a-z0-9-]`, no leading `-`.
+fn check_plugin_id(id: &str) -> anyhow::Result<()> {
+    let ok = !id.is_empty()
+        && !id.starts_with('-')
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        bail!("plugin.json: `id` {id:?} is not a plugin id (lower-case letters, digits and `-`)");
+    }
+    Ok(())
+}
+
+/// Writes `files` (name in the archive, source, Unix mode) under `top/`, deflated, with
+/// fixed timestamps (1980-01-01, so the same inputs give the same archive). Returns the
+/// names and sizes written.
+fn write_zip(out: &mut fs::File, top: &str, files: &[(String, PathBuf, u32)]) -> anyhow::Result<Vec<(String, u64)>> {
+    use zip::write::SimpleFileOptions;
+    let mut writer = zip::ZipWriter::new(out);
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    writer.add_directory(format!("{top}/"), options.unix_permissions(0o755))?;
+    let mut directories = std::collections::BTreeSet::new();
+    let mut written = Vec::new();
+    for (name, source, mode) in files {
+        // Each directory once, before what it holds, outermost first.
+        let ancestors: Vec<&Path> = Path::new(name).ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()).collect();
+        for dir in ancestors.into_iter().rev() {
+            let entry = format!("{top}/{}/", dir.display());
+            if directories.insert(entry.clone()) {
+                writer.add_directory(entry, options.unix_permissions(0o755))?;
+            }
+        }
+        let entry = format!("{top}/{name}");
+        writer.start_file(entry.as_str(), options.unix_permissions(*mode).large_file(false))?;
+        let mut input = fs::File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
+        let bytes =
+            std::io::copy(&mut input, &mut writer).with_context(|| format!("cannot compress {}", source.display()))?;
+        written.push((entry, bytes));
+    }
+    writer.finish()?.sync_all()?;
+    Ok(written)
+}
+
+/// The regular files under `from` as `(prefix/relative name, path, 0644)`, sorted.
+fn list_tree(from: &Path, prefix: &str, files: &mut Vec<(String, PathBuf, u32)>) -> anyhow::Result<()> {
+    if !from.is_dir() {
+        return Ok(());
+    }
+    let mut entries: Vec<_> = fs::read_dir(from)
+        .with_context(|| format!("cannot read {}", from.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("cannot read {}", from.display()))?;
+    entries.sort_by_key(fs::DirEntry::file_name);
+    for entry in entries {
+        let source = entry.path();
+        let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
+        if source.is_dir() {
+            list_tree(&source, &name, files)?;
+        } else if source.is_file() {
+            files.push((name, source, 0o644));
+        }
+    }
+    Ok(())
+}
+
+/// Bytes of the debug info in the ELF file at `path`: its `.debug_*` sections that are not
+/// loaded at run time (0 for a stripped one; Rust's 34-byte `.debug_gdb_scripts` is loaded
+/// and stays).
+fn debug_bytes(path: &Path) -> anyhow::Result<u64> {
+    use object::{Object, ObjectSection};
+    let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = object::File::parse(&*data)
+        .with_context(|| format!("{} is not an executable gomon can read", path.display()))?;
+    Ok(file
+        .sections()
+        .filter(|s| s.address() == 0 && s.name().is_ok_and(|n| n.starts_with(".debug_")))
+        .map(|s| s.size())
+        .sum())
+}
+
+/// A stripped copy of `exe` in `dir` when `exe` carries debug info (`None`: use it as it
+/// is), made by binutils' `strip` with the options the Debian package uses.
+fn stripped_executable(exe: &Path, dir: &Path) -> anyhow::Result<Option<TempFile>> {
+    let debug = debug_bytes(exe)?;
+    if debug == 0 {
+        return Ok(None);
+    }
+    let temp = tempfile_in(dir)?;
+    let status = std::process::Command::new("strip")
+        .args(["--strip-unneeded", "--remove-section=.comment", "--remove-section=.note", "-o"])
+        .arg(&temp.path)
+        .arg(exe)
+        .stdin(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(status) if status.success() => Ok(Some(temp)),
+        Ok(status) => bail!("`strip` failed on {} ({status})", exe.display()),
+        Err(e) => bail!(
+            "{} carries {} MB of debug info and `strip` cannot run ({e}): install binutils, or package \
+             from the Debian package's /usr/bin/gomon, which is stripped",
+            exe.display(),
+            debug / 1_000_000
+        ),
+    }
 }
 
 /// What `package` needs from plugin.json.
@@ -203,7 +357,9 @@ impl Drop for TempFile {
 }
 
 fn tempfile_in(dir: &Path) -> anyhow::Result<TempFile> {
-    let path = dir.join(format!(".gomon-package-{}.tmp", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!(".gomon-package-{}-{n}.tmp", std::process::id()));
     let file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -224,6 +380,44 @@ mod tests {
         assert!(err.contains("mips"), "{err}");
         let err = executable_file_name("../gpx", "linux", "x86_64").unwrap_err().to_string();
         assert!(err.contains("\"../gpx\" is not a file name"), "{err}");
+    }
+
+    #[test]
+    fn plugin_ids_are_safe_folder_names() {
+        check_plugin_id("gomon-host-datasource").unwrap();
+        for bad in ["", "../x", "a/b", "-x", "Gomon", "a b"] {
+            assert!(check_plugin_id(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn the_zip_has_one_top_folder_modes_and_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "plugin").unwrap();
+        fs::write(&b, "exe").unwrap();
+        let files = vec![("img/x/logo.svg".to_owned(), a.clone(), 0o644), ("gpx".to_owned(), b, 0o755)];
+        let path = dir.path().join("p.zip");
+        let mut out = fs::File::create(&path).unwrap();
+        write_zip(&mut out, "top-id", &files).unwrap();
+        let mut archive = zip::ZipArchive::new(fs::File::open(&path).unwrap()).unwrap();
+        let names: Vec<String> = archive.file_names().map(|n| n.unwrap().into_owned()).collect();
+        assert_eq!(names, ["top-id/", "top-id/img/", "top-id/img/x/", "top-id/img/x/logo.svg", "top-id/gpx"]);
+        let exe = archive.by_name("top-id/gpx").unwrap();
+        assert_eq!(exe.unix_mode().map(|m| m & 0o777), Some(0o755));
+        assert_eq!(exe.compression(), zip::CompressionMethod::Deflated);
+    }
+
+    #[test]
+    fn a_stripped_file_has_no_debug_bytes_and_a_non_elf_is_named() {
+        let exe = std::env::current_exe().unwrap();
+        // The test binary is built with the release profile's line tables.
+        assert!(debug_bytes(&exe).unwrap() > 0);
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("not-elf");
+        fs::write(&text, "#!/bin/sh\n").unwrap();
+        let err = format!("{:#}", debug_bytes(&text).unwrap_err());
+        assert!(err.contains("not-elf") && err.contains("not an executable"), "{err}");
     }
 
     #[test]

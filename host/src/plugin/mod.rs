@@ -199,9 +199,6 @@ async fn start_agent(
     renderer: Renderer,
     local: watch::Sender<Option<Arc<Local>>>,
 ) -> Option<(Agent, Option<tokio::task::JoinHandle<()>>)> {
-    if let Some(degraded) = agent::privileges::summary(&config.sample.proc_root) {
-        tracing::warn!("{degraded}");
-    }
     config.state_dir = match private_state_dir(&config.state_dir) {
         Ok(dir) => dir,
         Err(e) => {

@@ -7,7 +7,7 @@
 //! | `/api/series?metric=&filter=&from=&to=&max_points=` | recent series (`[{"name","labels","unit","displayName","points":[[ms,v],…]}]`); `from`/`to` in ms since the epoch (default: the last hour), `metric` empty for CPU, memory and load, `filter` a regex on label values |
 //! | `/api/processes` | `[{"pid","ppid","comm","cpuSeconds","residentBytes"}]` by comm |
 //! | `/api/events?filter=&from=&to=&limit=` | recent observations, newest first (`{"rows":[…],"fed":bool,"truncated":bool}`); `from`/`to` in ns; at most [`MAX_EVENTS_BYTES`] of rows (`truncated` says rows were left out for that) |
-//! | `/api/health` | `[{"name","ok","message"}]`: sampler, probes, privileges |
+//! | `/api/health` | `[{"name","ok","message"}]`: sampler, probes, observations, loki, capabilities |
 //!
 //! A bad parameter is a 400 naming it.
 

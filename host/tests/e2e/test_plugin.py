@@ -69,7 +69,7 @@ def test_check_health_runs_real_checks(plugin):
     response = healthy(plugin)
     details = json.loads(response.jsonDetails)
     checks = {c["name"]: c for c in details["checks"]}
-    assert {"sampler", "probes", "privileges"} <= set(checks), details
+    assert {"sampler", "probes", "capabilities"} <= set(checks), details
     assert checks["sampler"]["ok"] and "last sample" in checks["sampler"]["message"]
     assert "graph" in checks["probes"]["message"], checks["probes"]
     assert "sampler:" in response.message and "probes:" in response.message, response.message
@@ -546,8 +546,8 @@ def test_unprivileged_plugin_degrades_and_says_what_is_missing():
         response = healthy(p)
         checks = {c["name"]: c for c in json.loads(response.jsonDetails)["checks"]}
         for cap in ("CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH", "CAP_NET_ADMIN"):
-            assert cap in checks["privileges"]["message"], checks["privileges"]
-        assert "setcap" in checks["privileges"]["message"]
+            assert cap in checks["capabilities"]["message"], checks["capabilities"]
+        assert "setcap" in checks["capabilities"]["message"]
         nodes, _ = p.frames(p.query(p.data_query("A", "nodegraph", {})), "A")
         assert str(p.pid) in nodes.field("id").values
         assert any("CAP_SYS_PTRACE" in n["text"] for n in nodes.meta["notices"]), nodes.meta

@@ -111,7 +111,7 @@ mod tests {
         let response = report(&checks[..1], "local");
         assert_eq!(response.status, HealthStatus::Ok as i32);
         assert!(response.message.contains("probes: 6 loaded"), "{}", response.message);
-        let starting = [Check::starting("sampler", "no sample yet"), Check::pass("privileges", "all")];
+        let starting = [Check::starting("sampler", "no sample yet"), Check::pass("capabilities", "all")];
         let response = report(&starting, "local");
         assert_eq!(response.status, HealthStatus::Unknown as i32);
         assert!(response.message.starts_with("gomon is still starting"), "{}", response.message);
