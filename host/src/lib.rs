@@ -17,6 +17,7 @@ pub mod sample;
 pub mod serve;
 pub mod snapshot;
 pub mod telemetry;
+pub mod trust;
 
 /// The wasmtime version gomon is built with (pinned in Cargo.toml).
 pub const WASMTIME_VERSION: &str = "48.0.8";
