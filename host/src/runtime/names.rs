@@ -148,9 +148,6 @@ impl Names {
                 format!("family `{}`: names starting with `{prefix}` are gomon's own", family.name),
             );
         }
-        if this_cycle.contains(&family.name) {
-            return refuse(Reason::Taken, format!("family `{}` is returned twice", family.name));
-        }
         let mut new = 0;
         for name in &names {
             match self.owners.get(name) {
@@ -176,6 +173,9 @@ impl Names {
                     );
                 }
             }
+        }
+        if this_cycle.contains(&family.name) {
+            return refuse(Reason::Taken, format!("family `{}` is returned twice", family.name));
         }
         let held = self.held.get(probe).copied().unwrap_or(0);
         if new > 0 && held + new > MAX_NAMES_PER_PROBE {

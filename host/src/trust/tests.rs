@@ -226,6 +226,8 @@ fn create_private_dir_refuses_a_directory_with_group_or_other_bits() {
 #[test]
 fn create_private_dir_refuses_a_directory_another_user_created_first() {
     let tmp = scratch();
+    // Others may pass through (not write) the scratch directory, as through /tmp's parent.
+    chmod(tmp.path(), 0o711);
     let shared = tmp.path().join("shared");
     dir(&shared, 0o1777);
     let planted = shared.join("gomon-plugin-0");

@@ -68,6 +68,7 @@ mod wasi {
             }
         "#,
         world: "imports",
+        generate_all,
     });
 }
 
@@ -162,9 +163,14 @@ impl Escape {
         r.attempt("environment", if vars.is_empty() { Err("empty".into()) } else { Ok(format!("{vars:?}")) });
         let args: Vec<String> = std::env::args().collect();
         r.attempt("arguments", if args.is_empty() { Err("none".into()) } else { Ok(format!("{args:?}")) });
+        // wasi-libc answers `/` when the host gives no working directory.
         r.attempt(
             "working directory",
-            std::env::current_dir().map(|d| d.display().to_string()).map_err(|e| e.to_string()),
+            match std::env::current_dir() {
+                Ok(dir) if dir.as_os_str() != "/" => Ok(dir.display().to_string()),
+                Ok(dir) => Err(format!("{} (the C library's default: none given)", dir.display())),
+                Err(e) => Err(e.to_string()),
+            },
         );
         // Network.
         r.attempt(

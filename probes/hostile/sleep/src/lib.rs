@@ -43,6 +43,7 @@ mod wasi {
             }
         "#,
         world: "imports",
+        generate_all,
     });
 }
 
