@@ -142,6 +142,10 @@ pub struct RuntimeOptions {
 pub const DEFAULT_GRANTS: &[Capability] =
     &[Capability::System, Capability::Filesystems, Capability::Disks, Capability::Network];
 
+/// The share of an interval that operator probes' calls may take in one
+/// cycle (see [`ProbeSet::measure_all`]).
+pub const OPERATOR_BUDGET: f64 = 0.75;
+
 /// Longest back-off of a failing probe.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -468,20 +472,42 @@ impl ProbeSet {
     }
 
     /// Calls every probe that is not backed off with the parts of the
-    /// snapshot it may see, and gathers the families they return: the
-    /// built-ins first, so that their names are theirs from the first cycle.
+    /// snapshot it may see, and gathers the families they return.
+    ///
+    /// The built-ins come first (so that their names are theirs from the
+    /// first cycle) and are always called (a file probe that replaces one is
+    /// an operator probe here). Operator probes follow, the one
+    /// waiting longest first, within a budget of [`OPERATOR_BUDGET`] of an
+    /// interval: one is called only if its whole deadline fits in what is
+    /// left of the budget (the first always is), else it is put off to the
+    /// next cycle, where it comes earlier. So however many probes run to
+    /// their deadline, the calls of a cycle end within the budget or one
+    /// deadline, whichever is longer, and samples stay fresh.
     pub fn measure_all(&mut self, snapshot: &types::Snapshot) -> Vec<MetricFamily> {
         let mut out: Vec<MetricFamily> = Vec::new();
         let mut this_cycle: HashSet<String> = HashSet::new();
         let interval = self.loader.options.interval;
+        let budget_end = Instant::now() + interval.mul_f64(OPERATOR_BUDGET);
         let mut order: Vec<usize> = (0..self.probes.len()).filter(|&i| self.probes[i].world == World::Measure).collect();
-        order.sort_by_key(|&i| !self.probes[i].builtin_names());
+        order.sort_by_key(|&i| {
+            let p = &self.probes[i];
+            (p.source != Source::Builtin, p.stats.last_called, p.name.clone())
+        });
+        let mut operator_calls = 0;
         for index in order {
             let probe = &mut self.probes[index];
             let now = Instant::now();
             if probe.stats.backoff_until.is_some_and(|until| now < until) {
                 continue;
             }
+            if probe.source != Source::Builtin {
+                if operator_calls > 0 && now + probe.limits.call_timeout > budget_end {
+                    probe.stats.deferred += 1;
+                    continue;
+                }
+                operator_calls += 1;
+            }
+            probe.stats.last_called = Some(now);
             let view = restrict(snapshot, &probe.needs);
             let started = Instant::now();
             let result = probe.instance.measure(&view);
@@ -628,6 +654,11 @@ impl ProbeSet {
         )
         .unit("bytes")
         .labels(["probe"]);
+        let mut deferred = MetricFamily::counter(
+            "gomon_probe_deferred",
+            "Calls put off to the next cycle because the cycle's time for operator probes was spent.",
+        )
+        .labels(["probe"]);
         let mut dropped = MetricFamily::counter(
             "gomon_probe_families_dropped",
             "Families dropped from a probe's output, by reason: reserved (gomon's or a built-in's name), \
@@ -659,6 +690,7 @@ impl ProbeSet {
                 errors.push(&[name, kind.as_str()], count as f64);
             }
             memory.push(&[name], p.instance.memory_bytes() as f64);
+            deferred.push(&[name], p.stats.deferred as f64);
             for (reason, count) in Reason::ALL.iter().zip(p.dropped_families) {
                 dropped.push(&[name, reason.as_str()], count as f64);
             }
@@ -667,7 +699,7 @@ impl ProbeSet {
             let h = &p.stats.durations;
             durations.push_histogram(&[name], h.cumulative(), h.sum, h.count);
         }
-        vec![up, info, calls, errors, memory, dropped, series, load, durations]
+        vec![up, info, calls, errors, memory, dropped, deferred, series, load, durations]
     }
 }
 
@@ -724,6 +756,7 @@ pub struct ProbeSummary {
 /// stay monotonic across a reload.
 fn carry_counters(old: &LoadedProbe, new: &mut LoadedProbe) {
     new.stats.calls += old.stats.calls;
+    new.stats.deferred += old.stats.deferred;
     for (n, o) in new.stats.errors.iter_mut().zip(old.stats.errors) {
         *n += o;
     }

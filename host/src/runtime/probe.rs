@@ -495,6 +495,11 @@ pub struct Stats {
     pub up: bool,
     /// The last failure, for `gomon probe list` and logs.
     pub last_error: Option<String>,
+    /// When it was last called (to take the probes waiting longest first).
+    pub last_called: Option<Instant>,
+    /// Calls put off to a later cycle because the cycle's time for operator
+    /// probes was spent.
+    pub deferred: u64,
 }
 
 impl Stats {
@@ -592,6 +597,20 @@ mod tests {
         assert!(l.memory_growing(30, 50, None).is_err());
         assert!(l.exceeded);
         assert_eq!(l.total, 90);
+    }
+
+    #[test]
+    fn limiter_counts_tables_with_memories() {
+        let mut l = MemoryLimiter::new(64 << 20);
+        // 60 MiB of memory, then a table of 1 Mi slots (8 MiB): over the limit together.
+        assert!(l.memory_growing(0, 60 << 20, None).unwrap());
+        assert!(l.table_growing(0, 1000, None).unwrap());
+        let err = l.table_growing(1000, 1 << 20, None).unwrap_err().to_string();
+        assert!(err.contains("table") && err.contains(&(1u64 << 20).to_string()), "{err}");
+        assert!(l.exceeded);
+        assert_eq!(l.total, (60 << 20) + 1000 * TABLE_ELEMENT_BYTES);
+        // Instances, tables and memories are bounded in number too.
+        assert_eq!((l.instances(), l.tables(), l.memories()), (MAX_INSTANCES, MAX_TABLES, MAX_MEMORIES));
     }
 
     #[test]
