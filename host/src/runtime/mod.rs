@@ -244,8 +244,19 @@ impl Loader {
                 World::Observe => bindings::ObservePre::new(pre).map(Pre::Observe),
             })
             .map_err(|e| fail(format!("cannot be linked: {e:#}")))?;
-        let mut instance =
-            Instance::new(label, self.engine.clone(), self.ticker.clone(), pre, self.options.limits.clone());
+        // Until `describe` names the probe its own limits are unknown: it
+        // describes itself under the largest memory limit configured for any
+        // probe (so one given more memory can load), and then gets its own.
+        let describe_limits = Limits {
+            memory_bytes: self
+                .options
+                .probe_config
+                .values()
+                .filter_map(|c| c.memory_limit_bytes)
+                .fold(self.options.limits.memory_bytes, u64::max),
+            ..self.options.limits.clone()
+        };
+        let mut instance = Instance::new(label, self.engine.clone(), self.ticker.clone(), pre, describe_limits);
         let info = instance.describe().map_err(|e| fail(format!("describe failed: {e}")))?;
         check_name(&info.name).map_err(fail)?;
         let fail = |reason: String| LoadError::new(format!("{} ({label})", info.name), reason);

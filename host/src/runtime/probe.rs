@@ -295,8 +295,13 @@ impl Instance {
         Instance { name: name.into(), engine, ticker, pre, limits, settings: None, live: None }
     }
 
-    /// Sets the limits for the next calls (and the memory limit of the next instance).
+    /// Sets the limits for the next calls; a new memory limit discards the
+    /// live instance, so that the next call makes one under it.
     pub fn set_limits(&mut self, limits: Limits) {
+        if limits.memory_bytes != self.limits.memory_bytes {
+            // The live instance was made under the old memory limit.
+            self.live = None;
+        }
         self.limits = limits;
     }
 

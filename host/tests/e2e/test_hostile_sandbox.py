@@ -51,8 +51,8 @@ def test_a_probe_blocked_in_wasi_is_stopped_at_its_deadline(how, tmp_path, gomon
 def test_tables_count_against_the_memory_limit(tmp_path, gomon_factory):
     # Under the default 64 MiB: refused at load, the table named.
     g = gomon_factory("--probe-dir", str(probe_dir_with(tmp_path, ["tables"])))
-    line = wait_for_log(g, "hostile-tables", 30)
     line = wait_for_log(g, "memory limit of 67108864 bytes exceeded", 30)
+    assert "tables.wasm" in line, line
     assert re.search(r"a table asked to grow from 0 to 9\d{6} slots \(7\d{7} bytes\)", line), line
     assert g.scrape().get("gomon_probe_up", probe="hostile-tables") is None
     g.stop_and_check()

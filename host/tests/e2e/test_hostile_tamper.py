@@ -24,6 +24,14 @@ from e2e_helpers import (
 )
 
 NOBODY = 65534
+# threshold-alert refuses to load without a metric to watch.
+THRESHOLD_CONFIG = '[probe.threshold-alert]\nsettings = { metric = "load1", above = "1000" }\n'
+
+
+def config(tmp_path: Path) -> list[str]:
+    path = tmp_path / "gomon.toml"
+    path.write_text(THRESHOLD_CONFIG)
+    return ["--config", str(path)]
 
 
 def cache_files(state: Path) -> list[Path]:
@@ -39,7 +47,7 @@ def start_with_examples(gomon_factory, workdir: Path):
     probes = workdir / "probes"
     install_probe(example_probe_wasm("cpu-ratios"), probes, "cpu-ratios.wasm")
     install_probe(example_probe_wasm("threshold-alert"), probes, "threshold-alert.wasm")
-    g = gomon_factory("--probe-dir", str(probes), workdir=workdir)
+    g = gomon_factory("--probe-dir", str(probes), *config(workdir.parent), workdir=workdir)
     wait_until(lambda: loaded(g, "cpu-ratios") and loaded(g, "threshold-alert"), 30,
                "both example probes loaded", describe=g.describe)
     return g, probes
@@ -54,7 +62,7 @@ def test_a_cache_artifact_swapped_or_corrupted_is_refused(tmp_path, gomon_factor
     # One probe's genuine artifact copied over the other's; then both restarted.
     victim, other = files
     shutil.copyfile(other, victim)
-    g = gomon_factory("--probe-dir", str(probes), workdir=workdir)
+    g = gomon_factory("--probe-dir", str(probes), *config(tmp_path), workdir=workdir)
     line = wait_for_log(g, "Refusing a compiled probe in the cache", 30)
     assert str(victim) in line and "authentication tag does not match" in line, line
     wait_until(lambda: loaded(g, "cpu-ratios") and loaded(g, "threshold-alert"), 30,
@@ -73,7 +81,7 @@ def test_a_cache_artifact_swapped_or_corrupted_is_refused(tmp_path, gomon_factor
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0x40
     victim.write_bytes(bytes(data))
-    g = gomon_factory("--probe-dir", str(probes), workdir=workdir)
+    g = gomon_factory("--probe-dir", str(probes), *config(tmp_path), workdir=workdir)
     line = wait_for_log(g, "Refusing a compiled probe in the cache", 30)
     assert str(victim) in line, line
     wait_until(lambda: loaded(g, "cpu-ratios") and loaded(g, "threshold-alert"), 30,
@@ -106,7 +114,7 @@ def test_a_probe_file_owned_by_another_user_or_writable_is_refused(tmp_path, gom
     install_probe(example_probe_wasm("threshold-alert"), probes, "threshold-alert.wasm")  # control
     os.chown(theirs, NOBODY, -1)
     os.chmod(writable, 0o666)
-    g = gomon_factory("--probe-dir", str(probes))
+    g = gomon_factory("--probe-dir", str(probes), *config(tmp_path))
     wait_until(lambda: loaded(g, "threshold-alert"), 30, "the control probe loaded", describe=g.describe)
     line = wait_for_log(g, f"{theirs} is owned by nobody", 30)
     assert f"fix: chown root {theirs}" in line, line

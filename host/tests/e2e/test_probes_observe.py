@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from e2e_helpers import api_probe, example_probe_wasm, hostile_probe_wasm, install_probe, wait_for_log, wait_until
+from e2e_helpers import (
+    api_probe,
+    example_probe_wasm,
+    hostile_probe_wasm,
+    install_probe,
+    wait_for_log,
+    wait_for_scrape,
+    wait_until,
+)
 
 
 def start(gomon_factory, tmp_path: Path, extra: str, chain: list[str] | None = None, redact: bool = False):
@@ -94,9 +102,10 @@ settings = {{ mode = "{mode}" }}
     for _ in range(3):
         record = wait_for_record(g, log_file, f"through-{uuid.uuid4().hex}")
         assert record["labels"]["event"] == "error" and record["metadata"]["origin"] == str(log_file), record
+    # And the failures were counted (the exposition is refreshed each cycle).
     kind = "probe" if mode == "fail" else "trap"
-    errors = g.scrape().get("gomon_probe_errors_total", probe="hostile-observe", kind=kind)
-    assert errors and errors >= 1, f"no {kind} error counted for hostile-observe\n{g.describe()}"
+    wait_for_scrape(g, lambda s: (s.get("gomon_probe_errors_total", 0, probe="hostile-observe", kind=kind) or 0) >= 1,
+                    30, f"a {kind} error of hostile-observe counted")
 
 
 @pytest.mark.parametrize("chain,redacted", [
