@@ -1,7 +1,17 @@
-//! Profiling aid: the cost of one probe call through `ProbeSet::measure_all`
-//! on an empty snapshot, warm (back to back) and cold (16 MiB of other memory
-//! touched and `PAUSE_MS` (default 1) asleep between calls, as between two
-//! sampling cycles). Run it under `perf record` to see where the time goes.
+//! Profiling aid and benchmark: the cost of one probe call.
+//!
+//! 1. One probe called through `ProbeSet::measure_all` on an empty snapshot,
+//!    warm (back to back), with the wall-time guard (epoch ticker, guest and
+//!    WASI deadlines) on and off, alternating rounds; the ratio is the
+//!    guard's cost.
+//! 2. The same, cold: 16 MiB of other memory touched and `PAUSE_MS` (default
+//!    1) asleep between calls, as between two sampling cycles.
+//! 3. The alternative guard: calls run asynchronously (on a fiber) under a
+//!    Tokio timeout, the watchdog. A core module's empty function called
+//!    with `call` and with `call_async` + `tokio::time::timeout`, in the
+//!    same engine: the ratio is what that design would add to every call.
+//!
+//! Run it under `perf record` to see where the time goes.
 //!
 //! ```sh
 //! cargo run --release -p gomon --example call_cost -- PROBE.wasm [CALLS]
@@ -13,6 +23,20 @@ use std::time::{Duration, Instant};
 
 use gomon::runtime::probe::Limits;
 use gomon::runtime::{ProbeSet, RuntimeOptions, Source};
+
+/// A core module exporting `nop: func()`, by hand (no `wat` needed).
+const NOP_MODULE: &[u8] = &[
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+    0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type section: () -> ()
+    0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+    0x07, 0x07, 0x01, 0x03, b'n', b'o', b'p', 0x00, 0x00, // export "nop" = func 0
+    0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // code: empty body
+];
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -32,14 +56,29 @@ fn main() {
     for _ in 0..1000 {
         set.measure_all(&snapshot);
     }
-    let t = Instant::now();
-    for _ in 0..calls {
-        set.measure_all(&snapshot);
-    }
-    let per = t.elapsed() / calls;
-    println!("{calls} calls of measure_all with one probe, back to back: {per:?} per call");
 
-    // Cold: 16 MiB of other memory touched between calls (as a sampling
+    // 1. Warm, guard on and off, alternating rounds.
+    let rounds = 10;
+    let per_round = (calls / rounds).max(1);
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for (guard, out) in [(true, &mut on), (false, &mut off)] {
+            set.set_wall_guard(guard);
+            let t = Instant::now();
+            for _ in 0..per_round {
+                set.measure_all(&snapshot);
+            }
+            out.push(t.elapsed() / per_round);
+        }
+    }
+    set.set_wall_guard(true);
+    let (on, off) = (median(on), median(off));
+    println!("measure_all, one probe, back to back ({rounds} rounds of {per_round} calls, medians):");
+    println!("  with the wall-time guard:    {on:?} per call");
+    println!("  without it:                  {off:?} per call");
+    println!("  guard cost: {:?} per call, ratio {:.3}", on.saturating_sub(off), on.as_secs_f64() / off.as_secs_f64());
+
+    // 2. Cold: 16 MiB of other memory touched between calls (as a sampling
     // cycle's other work does), and a pause, so caches and the branch
     // predictor no longer hold the call path.
     let pause = Duration::from_millis(std::env::var("PAUSE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1));
@@ -57,4 +96,38 @@ fn main() {
     }
     println!("{cold_calls} calls with 16 MiB touched and {pause:?} asleep between: {:?} per call", total / cold_calls);
     std::hint::black_box(&junk);
+
+    // 3. The alternative: async calls under a watchdog timeout.
+    let engine = wasmtime::Engine::new(&gomon::runtime::engine::engine_config()).expect("engine");
+    let module = wasmtime::Module::new(&engine, NOP_MODULE).expect("nop module");
+    let mut store = wasmtime::Store::new(&engine, ());
+    store.set_epoch_deadline(u64::MAX);
+    let instance = wasmtime::Instance::new(&mut store, &module, &[]).expect("instance");
+    let nop = instance.get_typed_func::<(), ()>(&mut store, "nop").expect("nop");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("tokio");
+    let n = calls.max(1000);
+    let (mut sync, mut watched) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..n / rounds {
+            store.set_epoch_deadline(u64::MAX);
+            nop.call(&mut store, ()).expect("call");
+        }
+        sync.push(t.elapsed() / (n / rounds));
+        let t = Instant::now();
+        runtime.block_on(async {
+            for _ in 0..n / rounds {
+                tokio::time::timeout(Duration::from_millis(500), nop.call_async(&mut store, ()))
+                    .await
+                    .expect("in time")
+                    .expect("call");
+            }
+        });
+        watched.push(t.elapsed() / (n / rounds));
+    }
+    let (sync, watched) = (median(sync), median(watched));
+    println!("an empty core function, same engine:");
+    println!("  call (what gomon does):                 {sync:?} per call");
+    println!("  call_async under a timeout (watchdog):  {watched:?} per call, ratio {:.2}",
+        watched.as_secs_f64() / sync.as_secs_f64());
 }

@@ -253,3 +253,68 @@ fn bad_probe_files_are_refused_with_the_file_named() {
     // A missing directory is simply empty.
     assert!(probes.load_dir(&dir.path().join("absent")).is_empty());
 }
+
+/// A probe gets exactly the parts of the snapshot it needs and is granted:
+/// each capability alone, a pair, and none, on a snapshot with every part.
+#[test]
+fn each_capability_passes_exactly_its_part() {
+    use gomon::runtime::bindings::types::{Capability, Connection, ConnectionKind, Snapshot};
+    use gomon::runtime::restrict;
+    let mut sampler = fixture_sampler();
+    let system = sampler.system().expect("fixture /proc samples");
+    let filesystems = sampler.filesystems();
+    let disks = sampler.disks().ok();
+    let interfaces = sampler.interfaces().ok();
+    let processes = sampler.processes(true).expect("fixture processes").processes;
+    let mut full = snapshot::build(1_700_000_000.0, Some(system), filesystems, disks, interfaces);
+    snapshot::add_processes(&mut full, processes, &[]);
+    full.connections.push(Connection {
+        kind: ConnectionKind::Tcp,
+        state: "established".into(),
+        inode: 1,
+        local_address: "127.0.0.1".into(),
+        local_port: 1,
+        remote_address: "127.0.0.1".into(),
+        remote_port: 2,
+        remote_host_name: None,
+        peer_inode: 0,
+        pids: vec![1],
+    });
+    assert!(full.processes.iter().any(|p| p.details.is_some()), "fixture processes have details");
+
+    // Which parts a view holds: system, filesystems, disks, network, processes, details, connections.
+    let parts = |s: &Snapshot| {
+        [
+            s.system.is_some(),
+            !s.filesystems.is_empty(),
+            !s.disks.is_empty(),
+            !s.interfaces.is_empty(),
+            !s.processes.is_empty(),
+            s.processes.iter().any(|p| p.details.is_some()),
+            !s.connections.is_empty(),
+        ]
+    };
+    assert_eq!(parts(&full), [true; 7], "the full snapshot has every part");
+    let cases: &[(&[Capability], [bool; 7])] = &[
+        (&[], [false; 7]),
+        (&[Capability::System], [true, false, false, false, false, false, false]),
+        (&[Capability::Filesystems], [false, true, false, false, false, false, false]),
+        (&[Capability::Disks], [false, false, true, false, false, false, false]),
+        (&[Capability::Network], [false, false, false, true, false, false, false]),
+        (&[Capability::Processes], [false, false, false, false, true, false, false]),
+        // Details are a part of processes: alone they give nothing.
+        (&[Capability::ProcessDetails], [false; 7]),
+        (&[Capability::Processes, Capability::ProcessDetails], [false, false, false, false, true, true, false]),
+        (&[Capability::Connections], [false, false, false, false, false, false, true]),
+        // Observations are event batches, no part of a snapshot.
+        (&[Capability::Observations], [false; 7]),
+    ];
+    for (needs, want) in cases {
+        let view = restrict(&full, needs);
+        assert_eq!(parts(&view), *want, "needs {needs:?}");
+        assert_eq!(view.taken_at_seconds, full.taken_at_seconds);
+    }
+    // Everything at once is the snapshot itself, not a copy.
+    let all = gomon::runtime::ALL_CAPABILITIES;
+    assert!(matches!(restrict(&full, all), std::borrow::Cow::Borrowed(_)));
+}

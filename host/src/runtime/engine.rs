@@ -1,5 +1,6 @@
 //! The one shared wasmtime `Engine` and its epoch ticker.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -21,20 +22,29 @@ pub fn new_engine() -> anyhow::Result<(Engine, Arc<Ticker>)> {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`], but only while some
 /// guest call is running: an idle gomon does not wake up 100 times a second.
+///
+/// Entering is an atomic increment; only the first of overlapping guards
+/// wakes the ticker thread (a futex wake, a few microseconds). The probe
+/// set takes one guard around a whole cycle of calls, so that wake happens
+/// once per cycle and outside any one probe's measured call.
 #[derive(Default)]
 pub struct Ticker {
-    busy: Mutex<usize>,
+    busy: AtomicUsize,
+    lock: Mutex<()>,
     wake: Condvar,
 }
 
-/// Marks a guest call in progress; the ticker runs until every guard is gone.
+/// Marks guest calls in progress; the ticker runs until every guard is gone.
 pub struct Busy<'a>(&'a Ticker);
 
 impl Ticker {
-    /// Marks the start of a guest call.
+    /// Marks the start of guest calls.
     pub fn enter(&self) -> Busy<'_> {
-        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.wake.notify_one();
+        if self.busy.fetch_add(1, Ordering::SeqCst) == 0 {
+            // Under the lock: the ticker checks `busy` under it before it waits.
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.wake.notify_one();
+        }
         Busy(self)
     }
 
@@ -44,15 +54,15 @@ impl Ticker {
             .spawn(move || {
                 loop {
                     {
-                        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-                        while *busy == 0 {
+                        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                        while self.busy.load(Ordering::SeqCst) == 0 {
                             // Wake now and then to notice the engine is gone.
-                            busy = self
+                            guard = self
                                 .wake
-                                .wait_timeout(busy, Duration::from_secs(1))
+                                .wait_timeout(guard, Duration::from_secs(1))
                                 .unwrap_or_else(|e| e.into_inner())
                                 .0;
-                            if *busy == 0 && engine.upgrade().is_none() {
+                            if self.busy.load(Ordering::SeqCst) == 0 && engine.upgrade().is_none() {
                                 return;
                             }
                         }
@@ -70,6 +80,6 @@ impl Ticker {
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        *self.0.busy.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }

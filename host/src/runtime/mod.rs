@@ -332,6 +332,8 @@ pub struct ProbeSet {
     probes: Vec<LoadedProbe>,
     /// Who holds which metric names.
     names: Names,
+    /// Whether calls run under the wall-time guard (see [`ProbeSet::set_wall_guard`]).
+    wall_guard: bool,
     /// Built-ins replaced by a file probe of the same name, restored when
     /// that file goes away.
     shadowed: Vec<LoadedProbe>,
@@ -346,6 +348,7 @@ impl ProbeSet {
             loader: Arc::new(Loader::new(options)?),
             probes: Vec::new(),
             names: Names::new(),
+            wall_guard: true,
             shadowed: Vec::new(),
             observe_chain: Vec::new(),
         })
@@ -498,6 +501,10 @@ impl ProbeSet {
         let mut out: Vec<MetricFamily> = Vec::new();
         let mut this_cycle: HashSet<String> = HashSet::new();
         let interval = self.loader.options.interval;
+        // One guard for the whole cycle: the ticker is woken once, before
+        // any call is timed.
+        let ticker = self.loader.ticker.clone();
+        let _busy = self.wall_guard.then(|| ticker.enter());
         let budget_end = Instant::now() + interval.mul_f64(OPERATOR_BUDGET);
         let mut order: Vec<usize> = (0..self.probes.len()).filter(|&i| self.probes[i].world == World::Measure).collect();
         order.sort_by_key(|&i| {
@@ -563,6 +570,17 @@ impl ProbeSet {
             }
         }
         batch
+    }
+
+    /// Turns every loaded probe's wall-time guard off or on: only for
+    /// measuring its cost (`host/examples/call_cost.rs`); see
+    /// [`probe::Instance::set_wall_guard`].
+    #[doc(hidden)]
+    pub fn set_wall_guard(&mut self, on: bool) {
+        self.wall_guard = on;
+        for probe in &mut self.probes {
+            probe.instance.set_wall_guard(on);
+        }
     }
 
     /// Sets the order of the observe chain: these probes first, in this

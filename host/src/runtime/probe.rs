@@ -287,12 +287,24 @@ pub struct Instance {
     /// from then on every new instance is configured before its first call.
     settings: Option<Vec<(String, String)>>,
     live: Option<Live>,
+    /// Whether calls run under the wall-time guard (always, but for
+    /// measuring its cost: see [`Instance::set_wall_guard`]).
+    guard: bool,
 }
 
 impl Instance {
     /// Prepares a probe; no guest code runs yet.
     pub fn new(name: &str, engine: Engine, ticker: Arc<Ticker>, pre: Pre, limits: Limits) -> Self {
-        Instance { name: name.into(), engine, ticker, pre, limits, settings: None, live: None }
+        Instance { name: name.into(), engine, ticker, pre, limits, settings: None, live: None, guard: true }
+    }
+
+    /// Turns the wall-time guard (the epoch ticker and the deadlines of the
+    /// guest and of its WASI waits) off or on, for the next calls. Off, a
+    /// probe can run and block forever: only `host/examples/call_cost.rs`
+    /// turns it off, to measure what it costs.
+    #[doc(hidden)]
+    pub fn set_wall_guard(&mut self, on: bool) {
+        self.guard = on;
     }
 
     /// Sets the limits for the next calls; a new memory limit discards the
@@ -389,16 +401,21 @@ impl Instance {
     /// configuring first if needed; a failed call discards the instance.
     fn call<R>(&mut self, f: impl FnOnce(&mut Live) -> wasmtime::Result<R>) -> Result<R, CallError> {
         let ticker = self.ticker.clone();
-        let _busy = ticker.enter();
+        let _busy = self.guard.then(|| ticker.enter());
         if self.live.is_none() {
             self.live = Some(self.instantiate()?);
         }
         let ticks = self.deadline_ticks();
         let timeout = self.limits.call_timeout;
+        let guard = self.guard;
         let live = self.live.as_mut().expect("instantiated above");
         live.store.data_mut().logs_this_call = 0;
-        live.store.data_mut().deadline = Instant::now() + timeout;
-        live.store.set_epoch_deadline(ticks);
+        if guard {
+            live.store.data_mut().deadline = Instant::now() + timeout;
+            live.store.set_epoch_deadline(ticks);
+        } else {
+            live.store.set_epoch_deadline(u64::MAX);
+        }
         if let (false, Some(settings)) = (live.configured, &self.settings) {
             match live.bindings.configure(&mut live.store, settings) {
                 Ok(Ok(())) => live.configured = true,
@@ -412,8 +429,10 @@ impl Instance {
                     return Err(classify(&error, exceeded, timeout));
                 }
             }
-            live.store.data_mut().deadline = Instant::now() + timeout;
-            live.store.set_epoch_deadline(ticks);
+            if guard {
+                live.store.data_mut().deadline = Instant::now() + timeout;
+                live.store.set_epoch_deadline(ticks);
+            }
         }
         match f(live) {
             Ok(result) => Ok(result),
