@@ -128,6 +128,8 @@ fn main() {
     let (sync, watched) = (median(sync), median(watched));
     println!("an empty core function, same engine:");
     println!("  call (what gomon does):                 {sync:?} per call");
-    println!("  call_async under a timeout (watchdog):  {watched:?} per call, ratio {:.2}",
-        watched.as_secs_f64() / sync.as_secs_f64());
+    println!(
+        "  call_async under a timeout (watchdog):  {watched:?} per call, ratio {:.2}",
+        watched.as_secs_f64() / sync.as_secs_f64()
+    );
 }

@@ -366,7 +366,11 @@ impl Checker {
             Kind::Directory => self.check_dir_meta(path, meta, false),
             Kind::File => {
                 if !meta.is_file() {
-                    return Err(TrustError::WrongType { path: path.to_owned(), expected: Kind::File, found: what(meta) });
+                    return Err(TrustError::WrongType {
+                        path: path.to_owned(),
+                        expected: Kind::File,
+                        found: what(meta),
+                    });
                 }
                 let culprit = || Culprit::new(path, meta, self.euid);
                 if !self.trusted_owner(meta.uid()) {

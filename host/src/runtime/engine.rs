@@ -14,7 +14,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Builds the engine ([`engine_config`]: epoch interruption on,
 /// conservative memory settings) and the ticker that advances its epoch while guest code runs.
 pub fn new_engine() -> anyhow::Result<(Engine, Arc<Ticker>)> {
-    let engine = Engine::new(&engine_config()).map_err(|e| anyhow::anyhow!("cannot create the WebAssembly engine: {e:#}"))?;
+    let engine =
+        Engine::new(&engine_config()).map_err(|e| anyhow::anyhow!("cannot create the WebAssembly engine: {e:#}"))?;
     let ticker = Arc::new(Ticker::default());
     ticker.clone().start(Engine::weak(&engine));
     Ok((engine, ticker))

@@ -213,7 +213,9 @@ impl Loader {
         let (component, origin) = match embedded {
             Some(component) => (component, Origin::Embedded),
             None => {
-                ComponentShape::parse(builtin.component).and_then(|shape| shape.check()).map_err(|e| fail(e.to_string()))?;
+                ComponentShape::parse(builtin.component)
+                    .and_then(|shape| shape.check())
+                    .map_err(|e| fail(e.to_string()))?;
                 let component = Component::new(&self.engine, builtin.component)
                     .map_err(|e| fail(format!("does not compile: {e:#}")))?;
                 (component, Origin::Compiled)
@@ -506,7 +508,8 @@ impl ProbeSet {
         let ticker = self.loader.ticker.clone();
         let _busy = self.wall_guard.then(|| ticker.enter());
         let budget_end = Instant::now() + interval.mul_f64(OPERATOR_BUDGET);
-        let mut order: Vec<usize> = (0..self.probes.len()).filter(|&i| self.probes[i].world == World::Measure).collect();
+        let mut order: Vec<usize> =
+            (0..self.probes.len()).filter(|&i| self.probes[i].world == World::Measure).collect();
         order.sort_by_key(|&i| {
             let p = &self.probes[i];
             (p.source != Source::Builtin, p.stats.last_called, p.name.clone())
@@ -677,12 +680,10 @@ impl ProbeSet {
             "Failed probe calls by kind: trap, timeout, memory, contract, probe.",
         )
         .labels(["probe", "kind"]);
-        let mut memory = MetricFamily::gauge(
-            "gomon_probe_memory_bytes",
-            "Linear memories and tables of the probe's live instance.",
-        )
-        .unit("bytes")
-        .labels(["probe"]);
+        let mut memory =
+            MetricFamily::gauge("gomon_probe_memory_bytes", "Linear memories and tables of the probe's live instance.")
+                .unit("bytes")
+                .labels(["probe"]);
         let mut deferred = MetricFamily::counter(
             "gomon_probe_deferred",
             "Calls put off to the next cycle because the cycle's time for operator probes was spent.",

@@ -156,17 +156,17 @@ impl Names {
                 Some(owner) if owner.probe == probe => {
                     return refuse(
                         Reason::Taken,
-                        format!("family `{}`: the name `{name}` belongs to its own family `{}`", family.name, owner.family),
+                        format!(
+                            "family `{}`: the name `{name}` belongs to its own family `{}`",
+                            family.name, owner.family
+                        ),
                     );
                 }
                 // A built-in's names are reserved for it: it takes them back.
                 Some(owner) if builtin && !owner.builtin => new += 1,
                 Some(owner) => {
-                    let (reason, whose) = if owner.builtin {
-                        (Reason::Reserved, "the built-in probe")
-                    } else {
-                        (Reason::Taken, "probe")
-                    };
+                    let (reason, whose) =
+                        if owner.builtin { (Reason::Reserved, "the built-in probe") } else { (Reason::Taken, "probe") };
                     return refuse(
                         reason,
                         format!("family `{}`: the name `{name}` belongs to {whose} `{}`", family.name, owner.probe),
@@ -285,7 +285,10 @@ mod tests {
         // ...the built-in takes it back, and the file probe loses it.
         assert_eq!(claim(&mut names, "io", true, &counter("gomon_disk_reads_completed")), Ok(()));
         assert_eq!(claim(&mut names, "spoof", false, &counter("gomon_disk_reads_completed")), Err(Reason::Reserved));
-        assert_eq!(claim(&mut names, "spoof", false, &gauge("gomon_disk_reads_completed_total")), Err(Reason::Reserved));
+        assert_eq!(
+            claim(&mut names, "spoof", false, &gauge("gomon_disk_reads_completed_total")),
+            Err(Reason::Reserved)
+        );
         // A probe replacing the built-in under its name keeps its names.
         assert_eq!(claim(&mut names, "io", true, &counter("gomon_disk_reads_completed")), Ok(()));
     }
@@ -329,13 +332,15 @@ mod tests {
                     for kb in kinds {
                         let fa = MetricFamily::new(a, "h", ka);
                         let fb = MetricFamily::new(b, "h", kb);
-                        if gomon_sink_prometheus::validate(&fa).is_err() || gomon_sink_prometheus::validate(&fb).is_err()
+                        if gomon_sink_prometheus::validate(&fa).is_err()
+                            || gomon_sink_prometheus::validate(&fb).is_err()
                         {
                             continue;
                         }
                         let sink = gomon_sink_prometheus::validate_all([&fa, &fb]).is_err();
                         let mut reg = Names::new();
-                        let ours = claim(&mut reg, "a", false, &fa).is_err() || claim(&mut reg, "b", false, &fb).is_err();
+                        let ours =
+                            claim(&mut reg, "a", false, &fa).is_err() || claim(&mut reg, "b", false, &fb).is_err();
                         assert_eq!(ours, sink, "{a} ({ka:?}) and {b} ({kb:?})");
                     }
                 }

@@ -43,9 +43,7 @@ use wasmtime_wasi::p2::{StreamError, StreamResult};
 use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
 use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
-use wasmtime_wasi_io::bindings::wasi::io::streams::{
-    HostInputStream as AsyncInput, HostOutputStream as AsyncOutput,
-};
+use wasmtime_wasi_io::bindings::wasi::io::streams::{HostInputStream as AsyncInput, HostOutputStream as AsyncOutput};
 use wasmtime_wasi_io::poll::DynPollable;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 
@@ -196,8 +194,12 @@ impl streams::HostInputStream for BoundedIo<'_> {
 
     fn blocking_read(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<Vec<u8>> {
         let deadline = self.deadline;
-        until(deadline, "wasi:io/streams.input-stream.blocking-read", AsyncInput::blocking_read(&mut *self.table, stream, len))
-            .map_err(stream_deadline)?
+        until(
+            deadline,
+            "wasi:io/streams.input-stream.blocking-read",
+            AsyncInput::blocking_read(&mut *self.table, stream, len),
+        )
+        .map_err(stream_deadline)?
     }
 
     fn skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
@@ -206,8 +208,12 @@ impl streams::HostInputStream for BoundedIo<'_> {
 
     fn blocking_skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
         let deadline = self.deadline;
-        until(deadline, "wasi:io/streams.input-stream.blocking-skip", AsyncInput::blocking_skip(&mut *self.table, stream, len))
-            .map_err(stream_deadline)?
+        until(
+            deadline,
+            "wasi:io/streams.input-stream.blocking-skip",
+            AsyncInput::blocking_skip(&mut *self.table, stream, len),
+        )
+        .map_err(stream_deadline)?
     }
 
     fn subscribe(&mut self, stream: Resource<DynInputStream>) -> wasmtime::Result<Resource<DynPollable>> {
@@ -263,16 +269,15 @@ impl streams::HostOutputStream for BoundedIo<'_> {
 
     fn blocking_flush(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<()> {
         let deadline = self.deadline;
-        until(deadline, "wasi:io/streams.output-stream.blocking-flush", AsyncOutput::blocking_flush(&mut *self.table, stream))
-            .map_err(stream_deadline)?
+        until(
+            deadline,
+            "wasi:io/streams.output-stream.blocking-flush",
+            AsyncOutput::blocking_flush(&mut *self.table, stream),
+        )
+        .map_err(stream_deadline)?
     }
 
-    fn splice(
-        &mut self,
-        dst: Resource<DynOutputStream>,
-        src: Resource<DynInputStream>,
-        len: u64,
-    ) -> StreamResult<u64> {
+    fn splice(&mut self, dst: Resource<DynOutputStream>, src: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
         AsyncOutput::splice(&mut *self.table, dst, src, len)
     }
 

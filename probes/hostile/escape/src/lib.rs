@@ -112,7 +112,11 @@ impl Report {
             Err(e) => format!("refused: {e}"),
         };
         gomon_probe::log::write(
-            if got_through { gomon_probe::log::Level::Error } else { gomon_probe::log::Level::Info },
+            if got_through {
+                gomon_probe::log::Level::Error
+            } else {
+                gomon_probe::log::Level::Info
+            },
             &format!("escape attempt {what}: {detail}"),
         );
         self.succeeded.push((what.to_owned(), got_through));
@@ -145,24 +149,36 @@ impl Escape {
         for path in std::iter::once("/etc/passwd").chain(self.paths.iter().map(String::as_str)) {
             r.attempt(
                 &format!("read {path}"),
-                std::fs::read(path).map(|b| format!("{} bytes", b.len())).map_err(|e| e.to_string()),
+                std::fs::read(path)
+                    .map(|b| format!("{} bytes", b.len()))
+                    .map_err(|e| e.to_string()),
             );
         }
         for dir in ["/", "."] {
             r.attempt(
                 &format!("list {dir}"),
-                std::fs::read_dir(dir).map(|d| format!("{} entries", d.count())).map_err(|e| e.to_string()),
+                std::fs::read_dir(dir)
+                    .map(|d| format!("{} entries", d.count()))
+                    .map_err(|e| e.to_string()),
             );
         }
         r.attempt(
             &format!("write {}", self.write),
-            std::fs::write(&self.write, b"escaped").map(|()| "written".into()).map_err(|e| e.to_string()),
+            std::fs::write(&self.write, b"escaped")
+                .map(|()| "written".into())
+                .map_err(|e| e.to_string()),
         );
         // Environment.
         let vars: Vec<(String, String)> = std::env::vars().collect();
-        r.attempt("environment", if vars.is_empty() { Err("empty".into()) } else { Ok(format!("{vars:?}")) });
+        r.attempt(
+            "environment",
+            if vars.is_empty() { Err("empty".into()) } else { Ok(format!("{vars:?}")) },
+        );
         let args: Vec<String> = std::env::args().collect();
-        r.attempt("arguments", if args.is_empty() { Err("none".into()) } else { Ok(format!("{args:?}")) });
+        r.attempt(
+            "arguments",
+            if args.is_empty() { Err("none".into()) } else { Ok(format!("{args:?}")) },
+        );
         // wasi-libc answers `/` when the host gives no working directory.
         r.attempt(
             "working directory",
@@ -175,11 +191,15 @@ impl Escape {
         // Network.
         r.attempt(
             &format!("tcp connect {}", self.connect),
-            TcpStream::connect(&self.connect).map(|s| format!("connected from {:?}", s.local_addr())).map_err(|e| e.to_string()),
+            TcpStream::connect(&self.connect)
+                .map(|s| format!("connected from {:?}", s.local_addr()))
+                .map_err(|e| e.to_string()),
         );
         r.attempt(
             "tcp listen",
-            TcpListener::bind("127.0.0.1:0").map(|l| format!("listening on {:?}", l.local_addr())).map_err(|e| e.to_string()),
+            TcpListener::bind("127.0.0.1:0")
+                .map(|l| format!("listening on {:?}", l.local_addr()))
+                .map_err(|e| e.to_string()),
         );
         r.attempt(
             "udp",
@@ -190,7 +210,10 @@ impl Escape {
         );
         r.attempt(
             "dns lookup",
-            ("localhost", 80).to_socket_addrs().map(|a| format!("{:?}", a.collect::<Vec<_>>())).map_err(|e| e.to_string()),
+            ("localhost", 80)
+                .to_socket_addrs()
+                .map(|a| format!("{:?}", a.collect::<Vec<_>>()))
+                .map_err(|e| e.to_string()),
         );
         // Processes.
         r.attempt(
@@ -206,18 +229,31 @@ impl Escape {
         let mono_res = monotonic_clock::resolution();
         r.attempt(
             "monotonic clock resolution",
-            if mono_res < MILLISECOND { Ok(format!("{mono_res} ns")) } else { Err(format!("{mono_res} ns")) },
+            if mono_res < MILLISECOND {
+                Ok(format!("{mono_res} ns"))
+            } else {
+                Err(format!("{mono_res} ns"))
+            },
         );
         let mono_step = smallest_step(monotonic_clock::now);
         r.attempt(
             "monotonic clock step",
-            if mono_step < MILLISECOND { Ok(format!("{mono_step} ns")) } else { Err(format!("{mono_step} ns or more")) },
+            if mono_step < MILLISECOND {
+                Ok(format!("{mono_step} ns"))
+            } else {
+                Err(format!("{mono_step} ns or more"))
+            },
         );
         let wall = wall_clock::resolution();
-        let wall_res = wall.seconds.saturating_mul(1_000_000_000).saturating_add(u64::from(wall.nanoseconds));
+        let wall_res =
+            wall.seconds.saturating_mul(1_000_000_000).saturating_add(u64::from(wall.nanoseconds));
         r.attempt(
             "wall clock resolution",
-            if wall_res < MILLISECOND { Ok(format!("{wall_res} ns")) } else { Err(format!("{wall_res} ns")) },
+            if wall_res < MILLISECOND {
+                Ok(format!("{wall_res} ns"))
+            } else {
+                Err(format!("{wall_res} ns"))
+            },
         );
         let wall_step = smallest_step(|| {
             let t = wall_clock::now();
@@ -225,12 +261,20 @@ impl Escape {
         });
         r.attempt(
             "wall clock step",
-            if wall_step < MILLISECOND { Ok(format!("{wall_step} ns")) } else { Err(format!("{wall_step} ns or more")) },
+            if wall_step < MILLISECOND {
+                Ok(format!("{wall_step} ns"))
+            } else {
+                Err(format!("{wall_step} ns or more"))
+            },
         );
         // Stdio: gomon's stdout is plugin mode's handshake channel.
-        let out = std::io::stdout().write_all(format!("{}-stdout\n", self.marker).as_bytes()).and_then(|()| std::io::stdout().flush());
+        let out = std::io::stdout()
+            .write_all(format!("{}-stdout\n", self.marker).as_bytes())
+            .and_then(|()| std::io::stdout().flush());
         let err = std::io::stderr().write_all(format!("{}-stderr\n", self.marker).as_bytes());
-        gomon_probe::log::info!("stdout write: {out:?}; stderr write: {err:?} (neither may reach gomon's output)");
+        gomon_probe::log::info!(
+            "stdout write: {out:?}; stderr write: {err:?} (neither may reach gomon's output)"
+        );
         let mut stdin = String::new();
         r.attempt(
             "stdin",
@@ -242,7 +286,11 @@ impl Escape {
         );
         // What the sandbox gives.
         let bytes = wasi::wasi::random::random::get_random_bytes(16);
-        r.provided("random", bytes.iter().any(|&b| b != 0), format!("{} random bytes", bytes.len()));
+        r.provided(
+            "random",
+            bytes.iter().any(|&b| b != 0),
+            format!("{} random bytes", bytes.len()),
+        );
         r.provided("monotonic clock", mono_res == MILLISECOND, format!("resolution {mono_res} ns"));
         r
     }
@@ -261,7 +309,12 @@ impl Probe for Escape {
     fn configure(&mut self, settings: &[(String, String)]) -> Result<(), String> {
         gomon_probe::check_settings(settings, &["paths", "write", "connect", "marker"])?;
         if let Some(paths) = gomon_probe::setting(settings, "paths") {
-            self.paths = paths.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+            self.paths = paths
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         if let Some(v) = gomon_probe::setting(settings, "write") {
             v.clone_into(&mut self.write);
@@ -277,19 +330,29 @@ impl Probe for Escape {
 
     fn measure(&mut self, _now: &Snapshot) -> Result<Vec<MetricFamily>, String> {
         let report = self.attempts();
-        let mut succeeded =
-            Family::gauge("hostile_escape_succeeded", "1 if an attempt to leave the sandbox got through.").labels(&["what"]);
+        let mut succeeded = Family::gauge(
+            "hostile_escape_succeeded",
+            "1 if an attempt to leave the sandbox got through.",
+        )
+        .labels(&["what"]);
         for (what, ok) in &report.succeeded {
             succeeded.push(&[what], if *ok { 1.0 } else { 0.0 });
         }
         let mut provided =
-            Family::gauge("hostile_escape_provided", "What the sandbox provides, for the record.").labels(&["what"]);
+            Family::gauge("hostile_escape_provided", "What the sandbox provides, for the record.")
+                .labels(&["what"]);
         for (what, ok) in &report.provided {
             provided.push(&[what], if *ok { 1.0 } else { 0.0 });
         }
         let mut summary = String::new();
-        let through: Vec<&str> = report.succeeded.iter().filter(|(_, ok)| *ok).map(|(w, _)| w.as_str()).collect();
-        let _ = write!(summary, "{} attempts, {} got through: {through:?}", report.succeeded.len(), through.len());
+        let through: Vec<&str> =
+            report.succeeded.iter().filter(|(_, ok)| *ok).map(|(w, _)| w.as_str()).collect();
+        let _ = write!(
+            summary,
+            "{} attempts, {} got through: {through:?}",
+            report.succeeded.len(),
+            through.len()
+        );
         gomon_probe::log::info!("{summary}");
         Ok(vec![succeeded, provided])
     }

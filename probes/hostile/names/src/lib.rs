@@ -26,7 +26,8 @@ struct Names {
 }
 
 /// The HELP text of the injection family: every escape the encoders need.
-pub const INJECTED_HELP: &str = "line one\n# TYPE hostile_injection counter\nhostile_injection 666\n\"quoted\" back\\slash";
+pub const INJECTED_HELP: &str =
+    "line one\n# TYPE hostile_injection counter\nhostile_injection 666\n\"quoted\" back\\slash";
 
 /// Label values of the injection family.
 pub const INJECTED_LABELS: [&str; 3] = ["a\"b", "x}\ny=\"z", "# TYPE hostile_injection counter"];
@@ -44,7 +45,12 @@ impl Probe for Names {
     fn configure(&mut self, settings: &[(String, String)]) -> Result<(), String> {
         gomon_probe::check_settings(settings, &["names"])?;
         if let Some(names) = gomon_probe::setting(settings, "names") {
-            self.extra = names.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+            self.extra = names
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         Ok(())
     }
@@ -60,11 +66,14 @@ impl Probe for Names {
             Family::counter("gomon_samples", spoof).labels(&["trigger"]).with(&["interval"], 0.0),
             Family::gauge("gomon_http_requests_total", spoof).value(-1.0),
             // The built-ins'.
-            Family::counter("gomon_cpu_seconds", spoof).labels(&["cpu", "mode"]).with(&["0", "user"], 0.0),
+            Family::counter("gomon_cpu_seconds", spoof)
+                .labels(&["cpu", "mode"])
+                .with(&["0", "user"], 0.0),
             Family::gauge("gomon_memory_total_bytes", spoof).value(1.0),
             // Clashes of its own.
             Family::counter("hostile_dup", "A counter, exposed as hostile_dup_total.").value(1.0),
-            Family::gauge("hostile_dup_total", "A gauge under the counter's exposed name.").value(2.0),
+            Family::gauge("hostile_dup_total", "A gauge under the counter's exposed name.")
+                .value(2.0),
             Family::gauge("hostile_names_ok", "The same family again.").value(2.0),
             // Injection: valid, so served, escaped.
             Family::gauge("hostile_injection", INJECTED_HELP)
@@ -72,7 +81,9 @@ impl Probe for Names {
                 .with(&INJECTED_LABELS, 1.0),
             // Invalid: dropped.
             Family::gauge("hostile_bad_help", "carriage\rreturn and \0 NUL").value(1.0),
-            Family::gauge("hostile_bad_label", "A label name with a dash.").labels(&["bad-label"]).with(&["x"], 1.0),
+            Family::gauge("hostile_bad_label", "A label name with a dash.")
+                .labels(&["bad-label"])
+                .with(&["x"], 1.0),
         ];
         for name in &self.extra {
             out.push(Family::gauge(name, spoof).value(-1.0));

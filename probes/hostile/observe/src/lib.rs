@@ -45,7 +45,9 @@ impl ObserveProbe for Hostile {
             "fail" => Mode::Fail,
             "trap" => Mode::Trap,
             "inject" => Mode::Inject,
-            other => return Err(format!("setting `mode` = {other:?}: want drop, fail, trap or inject")),
+            other => {
+                return Err(format!("setting `mode` = {other:?}: want drop, fail, trap or inject"));
+            }
         };
         Ok(())
     }

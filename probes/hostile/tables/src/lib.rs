@@ -33,9 +33,13 @@ impl Probe for Tables {
 
     fn measure(&mut self, now: &Snapshot) -> Result<Vec<MetricFamily>, String> {
         // An indirect call, through a table slot past the 9 millionth.
-        let pick: fn() -> f64 = if std::hint::black_box(now.taken_at_seconds) > 0.0 { one } else { two };
+        let pick: fn() -> f64 =
+            if std::hint::black_box(now.taken_at_seconds) > 0.0 { one } else { two };
         let value = std::hint::black_box(pick)();
-        Ok(vec![Family::gauge("hostile_tables_calls", "Indirect calls made through the big table.").value(value)])
+        Ok(vec![
+            Family::gauge("hostile_tables_calls", "Indirect calls made through the big table.")
+                .value(value),
+        ])
     }
 }
 

@@ -41,8 +41,9 @@ impl Probe for Utf8 {
     }
 
     fn measure(&mut self, _now: &Snapshot) -> Result<Vec<MetricFamily>, String> {
-        let mut family =
-            Family::gauge("hostile_utf8", "A family with a string that is not UTF-8.").labels(&["value"]).with(&["ok"], 1.0);
+        let mut family = Family::gauge("hostile_utf8", "A family with a string that is not UTF-8.")
+            .labels(&["value"])
+            .with(&["ok"], 1.0);
         match self.place.as_str() {
             "name" => family.name = not_utf8(),
             "help" => family.help = not_utf8(),
