@@ -1,6 +1,6 @@
 //! The one shared wasmtime `Engine` and its epoch ticker.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -24,13 +24,15 @@ pub fn new_engine() -> anyhow::Result<(Engine, Arc<Ticker>)> {
 /// Advances the engine's epoch every [`EPOCH_TICK`], but only while some
 /// guest call is running: an idle gomon does not wake up 100 times a second.
 ///
-/// Entering is an atomic increment; only the first of overlapping guards
-/// wakes the ticker thread (a futex wake, a few microseconds). The probe
-/// set takes one guard around a whole cycle of calls, so that wake happens
-/// once per cycle and outside any one probe's measured call.
+/// Entering is an atomic increment; only a guard that finds the ticker
+/// asleep wakes it (a futex wake, a few microseconds). The probe set takes
+/// one guard around a whole cycle of calls, so that wake happens once per
+/// cycle and outside any one probe's measured call.
 #[derive(Default)]
 pub struct Ticker {
     busy: AtomicUsize,
+    /// Set by the ticker (under `lock`) before it checks `busy` and waits.
+    asleep: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
 }
@@ -41,8 +43,11 @@ pub struct Busy<'a>(&'a Ticker);
 impl Ticker {
     /// Marks the start of guest calls.
     pub fn enter(&self) -> Busy<'_> {
-        if self.busy.fetch_add(1, Ordering::SeqCst) == 0 {
-            // Under the lock: the ticker checks `busy` under it before it waits.
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        // The ticker sets `asleep` before it reads `busy` (both SeqCst): if it
+        // read 0 it is waiting or about to, and holds the lock until it waits,
+        // so a notification under the lock cannot be lost.
+        if self.asleep.load(Ordering::SeqCst) {
             let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.wake.notify_one();
         }
@@ -56,6 +61,7 @@ impl Ticker {
                 loop {
                     {
                         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                        self.asleep.store(true, Ordering::SeqCst);
                         while self.busy.load(Ordering::SeqCst) == 0 {
                             // Wake now and then to notice the engine is gone.
                             guard = self
@@ -67,6 +73,7 @@ impl Ticker {
                                 return;
                             }
                         }
+                        self.asleep.store(false, Ordering::SeqCst);
                     }
                     match engine.upgrade() {
                         Some(engine) => engine.increment_epoch(),

@@ -414,7 +414,8 @@ impl Instance {
             live.store.data_mut().deadline = Instant::now() + timeout;
             live.store.set_epoch_deadline(ticks);
         } else {
-            live.store.set_epoch_deadline(u64::MAX);
+            // Relative to the current epoch: far away, without overflowing.
+            live.store.set_epoch_deadline(u64::MAX / 2);
         }
         if let (false, Some(settings)) = (live.configured, &self.settings) {
             match live.bindings.configure(&mut live.store, settings) {
