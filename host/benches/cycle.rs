@@ -41,13 +41,13 @@ mod load;
 #[path = "support/proc_net.rs"]
 mod proc_net;
 
-use gomon::collect::{Collector, Trigger};
+use gomon::collect::{Collector, Connections, Trigger};
 use gomon::config::Config;
 use gomon::runtime::probe::Limits;
 use gomon::runtime::{ProbeSet, RuntimeOptions};
+use gomon::sample::sockets::Discoverer;
 use gomon::sample::sockets::dns::{HostNames, ResolverConfig};
 use gomon::sample::sockets::netlink::{DiagSocket, Dump, Replies};
-use gomon::sample::sockets::{Discoverer, SocketConfig, SocketDiscovery};
 use gomon::sample::{SampleConfig, Sampler};
 use gomon_sink_prometheus::{MetricFamily, Value};
 use load::{open_pairs, raise_nofile, spawn_sleepers};
@@ -185,25 +185,14 @@ impl Gomon {
         if every_scan {
             sampler.set_process_full_read_every(1);
         }
-        // The collector reads the background discovery's latest result;
-        // with an interval of an hour that is the one made at start. The
-        // discovery of each round is timed on `discoverer` instead.
-        let sockets = SocketDiscovery::start(SocketConfig {
-            proc_root: sample_config.proc_root.clone(),
-            interval: Duration::from_secs(3600),
-            resolve_hosts: sample_config.resolve_hosts,
-        })
-        .expect("socket discovery");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while sockets.latest().attempts == 0 {
-            assert!(Instant::now() < deadline, "the first socket discovery did not finish");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        // The collector discovers connections only for a measure probe granted them
+        // (none here: the graph probe discovers its own, per request); the discovery
+        // of each round is timed on `discoverer` instead.
         let mut discoverer = Discoverer::new(sample_config.proc_root.clone());
         if sample_config.resolve_hosts {
             discoverer.set_host_names(HostNames::start(ResolverConfig::default()).ok());
         }
-        let collector = Collector::new(sampler, Some(sockets), probes);
+        let collector = Collector::new(sampler, Connections::default(), probes);
         Gomon { sample_config, collector, discoverer, last_counts: (0, 0, 0, 0) }
     }
 

@@ -32,9 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use gomon::observations::recent::ObservationRing;
 use gomon::observations::{Outlet, Pipeline, PipelineStats};
 use gomon::observe::model::{Event, LogEvent, LogLevel, TimedEvent};
-use gomon::plugin::events::ObservationRing;
 use gomon::runtime::probe::Limits;
 use gomon::runtime::{ProbeSet, RuntimeOptions};
 use gomon_sink_loki::{Entry, Labels, LokiConfig, LokiSink};
@@ -139,7 +139,7 @@ fn sink_config(url: String, spool: &std::path::Path, batch_max_wait: Duration) -
 fn pipeline(probes: Arc<Mutex<ProbeSet>>, sink: gomon_sink_loki::SinkHandle) -> Arc<Pipeline> {
     Arc::new(Pipeline {
         probes,
-        outlet: Outlet::Loki(sink),
+        outlet: Arc::new(Outlet::loki(sink)),
         host: "bench".into(),
         ring: Arc::new(ObservationRing::new(10_000)),
         lag: None,

@@ -14,9 +14,10 @@ use tokio::sync::{Notify, watch};
 
 use crate::runtime::bindings::types::Capability;
 use crate::runtime::bindings::types::Snapshot;
+use crate::runtime::contract::World;
 use crate::runtime::{ProbeSet, ProbeSummary};
 use crate::sample::Sampler;
-use crate::sample::sockets::SocketDiscovery;
+use crate::sample::sockets::{SocketConfig, SocketDiscovery, SocketSnapshot};
 use crate::snapshot;
 
 /// The result of one cycle, shared with every scrape until the next.
@@ -41,6 +42,8 @@ pub enum Trigger {
     Interval,
     /// A scrape found the last sample stale.
     Scrape,
+    /// The probe set changed (hot reload).
+    Reload,
 }
 
 /// One collector's last run.
@@ -54,10 +57,12 @@ struct CollectorRun {
 /// Samplers and probes, owned by the scheduler.
 pub struct Collector {
     sampler: Sampler,
-    sockets: Option<SocketDiscovery>,
+    connections: Connections,
     probes: Arc<Mutex<ProbeSet>>,
-    samples: [u64; 2],
+    samples: [u64; 3],
     generation: u64,
+    /// The schedule's interval, once [`start`] runs it (the age connections may have).
+    interval: Option<Duration>,
     /// Families of other parts of the host (observations, Loki), read once per cycle.
     sources: Vec<FamilySource>,
 }
@@ -66,24 +71,18 @@ pub struct Collector {
 pub type FamilySource = Box<dyn Fn() -> Vec<MetricFamily> + Send>;
 
 impl Collector {
-    /// A collector over a sampler, the background socket discovery (if it
-    /// could start) and a probe set.
-    pub fn new(sampler: Sampler, sockets: Option<SocketDiscovery>, probes: Arc<Mutex<ProbeSet>>) -> Self {
-        Collector { sampler, sockets, probes, samples: [0; 2], generation: 0, sources: Vec::new() }
+    /// A collector over a sampler, socket discovery and a probe set.
+    pub fn new(sampler: Sampler, connections: Connections, probes: Arc<Mutex<ProbeSet>>) -> Self {
+        Collector { sampler, connections, probes, samples: [0; 3], generation: 0, interval: None, sources: Vec::new() }
     }
 
-    /// A collector as the configuration asks for: the sampler, and the
-    /// background socket discovery (logged and left out if it cannot start).
-    pub fn from_config(config: &crate::config::Config, probes: Arc<Mutex<ProbeSet>>) -> Self {
-        let socket_config = crate::sample::sockets::SocketConfig {
-            proc_root: config.sample.proc_root.clone(),
-            interval: config.interval,
-            resolve_hosts: config.sample.resolve_hosts,
-        };
-        let sockets = SocketDiscovery::start(socket_config)
-            .map_err(|e| tracing::warn!("Socket discovery not started; no connections will be seen: {e}"))
-            .ok();
-        Collector::new(Sampler::new(config.sample.clone()), sockets, probes)
+    /// A collector as the sampling configuration asks for: the sampler, and socket
+    /// discovery on request (logged and left out if it cannot start; the same
+    /// [`Connections`] handle serves graph requests).
+    pub fn from_config(config: &crate::sample::SampleConfig, probes: Arc<Mutex<ProbeSet>>) -> (Self, Connections) {
+        let connections = Connections::start(config);
+        let collector = Collector::new(Sampler::new(config.clone()), connections.clone(), probes);
+        (collector, connections)
     }
 
     /// Adds families that every cycle publishes beside the probes' own.
@@ -104,30 +103,30 @@ impl Collector {
         let interfaces = timed(&mut runs, "network", || self.sampler.interfaces());
         let mut snapshot = snapshot::build(taken_at, system, filesystems.unwrap_or_default(), disks, interfaces);
 
-        // Processes and connections only when a probe will read them.
+        // Processes when a probe will read them (the graph probe draws on them); the
+        // connections (socket dumps and the fd walk, most of a cycle's cost) only when
+        // a measure probe is granted them: graph requests discover their own.
         let (wants_processes, wants_details, wants_connections) = {
             let probes = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+            let measure_needs =
+                |c: Capability| probes.probes().iter().any(|p| p.world == World::Measure && p.needs.contains(&c));
             (
                 probes.needs(Capability::Processes),
                 probes.needs(Capability::ProcessDetails),
-                probes.needs(Capability::Connections),
+                measure_needs(Capability::Connections),
             )
         };
         if wants_processes {
             let sample = timed(&mut runs, "process", || self.sampler.processes(wants_details));
-            let connections = match (&self.sockets, wants_connections) {
-                (Some(sockets), true) => {
-                    let latest = sockets.latest();
-                    runs.push(CollectorRun {
-                        name: "sockets",
-                        duration: latest.duration,
-                        success: latest.error.is_none(),
-                    });
-                    latest.connections.clone()
-                }
-                _ => Default::default(),
-            };
-            snapshot::add_processes(&mut snapshot, sample.map(|s| s.processes).unwrap_or_default(), &connections);
+            snapshot::add_processes(&mut snapshot, sample.map(|s| s.processes).unwrap_or_default());
+        }
+        if wants_connections && let Some(discovery) = self.connections.get(self.interval.unwrap_or_default()) {
+            runs.push(CollectorRun {
+                name: "sockets",
+                duration: discovery.duration,
+                success: discovery.error.is_none(),
+            });
+            snapshot::set_connections(&mut snapshot, &discovery.connections);
         }
         for warning in self.sampler.take_warnings() {
             tracing::debug!("Sampling: {warning}");
@@ -174,6 +173,7 @@ impl Collector {
             MetricFamily::counter("gomon_samples", "Sampling cycles run, by what triggered them.").labels(["trigger"]);
         samples.push(&["interval"], self.samples[Trigger::Interval as usize] as f64);
         samples.push(&["scrape"], self.samples[Trigger::Scrape as usize] as f64);
+        samples.push(&["reload"], self.samples[Trigger::Reload as usize] as f64);
         vec![duration, success, cycle_seconds, samples]
     }
 }
@@ -197,12 +197,60 @@ fn timed<T, E: std::fmt::Display>(
     }
 }
 
-/// Hands out the latest exposition and asks for a fresh one when stale.
+/// Socket discovery on request: one discovery per interval at most, whoever asks
+/// (a measure probe granted `connections`, a graph request). Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Connections {
+    discovery: Option<Arc<SocketDiscovery>>,
+}
+
+impl Connections {
+    /// Discovery as the sampling configuration asks for (no thread of its own: it
+    /// runs in the caller's thread when asked).
+    pub fn start(config: &crate::sample::SampleConfig) -> Self {
+        let socket_config = SocketConfig {
+            proc_root: config.proc_root.clone(),
+            resolve_hosts: config.resolve_hosts,
+            ..Default::default()
+        };
+        Connections { discovery: Some(Arc::new(SocketDiscovery::manual(socket_config))) }
+    }
+
+    /// The latest discovery when it is younger than `max_age`, else a new one (waiting
+    /// for one in flight rather than starting a second). Blocking.
+    pub fn get(&self, max_age: Duration) -> Option<Arc<SocketSnapshot>> {
+        let discovery = self.discovery.as_ref()?;
+        let latest = discovery.latest();
+        let fresh = latest
+            .attempted_at
+            .and_then(|at| SystemTime::now().duration_since(at).ok())
+            .is_some_and(|age| age < max_age);
+        Some(if fresh { latest } else { discovery.discover_now() })
+    }
+
+    /// `snapshot` with connections at most `max_age` old (a copy; the sample that
+    /// the probes measured stays as it was). Blocking.
+    pub fn attach(&self, snapshot: &Arc<Snapshot>, max_age: Duration) -> Arc<Snapshot> {
+        match self.get(max_age) {
+            Some(discovery) if snapshot.connections.is_empty() => {
+                let mut with = Snapshot::clone(snapshot);
+                snapshot::set_connections(&mut with, &discovery.connections);
+                Arc::new(with)
+            }
+            _ => snapshot.clone(),
+        }
+    }
+}
+
+/// Hands out the latest exposition and asks for a fresh one when stale. The one place
+/// the sampling interval lives.
 #[derive(Clone)]
 pub struct Schedule {
     latest: watch::Receiver<Arc<Exposition>>,
     request: Arc<Notify>,
+    reload: Arc<Notify>,
     interval: Duration,
+    started: Instant,
 }
 
 /// How long a scrape waits for an on-demand sample before it takes the
@@ -210,6 +258,23 @@ pub struct Schedule {
 const ON_DEMAND_WAIT: Duration = Duration::from_secs(10);
 
 impl Schedule {
+    /// The sampling interval.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// When the schedule started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The latest exposition, waiting up to `wait` for the first one.
+    pub async fn first(&self, wait: Duration) -> Arc<Exposition> {
+        let mut latest = self.latest.clone();
+        let _ = tokio::time::timeout(wait, latest.wait_for(|e| e.taken.is_some())).await;
+        latest.borrow().clone()
+    }
+
     /// The latest exposition, however old.
     pub fn latest(&self) -> Arc<Exposition> {
         self.latest.borrow().clone()
@@ -220,9 +285,9 @@ impl Schedule {
         self.latest.clone()
     }
 
-    /// Asks for a cycle now (after the probe set changed, say).
-    pub fn request_cycle(&self) {
-        self.request.notify_one();
+    /// Asks for a cycle now because the probe set changed (`trigger="reload"`).
+    pub fn request_reload_cycle(&self) {
+        self.reload.notify_one();
     }
 
     /// The latest exposition; when it is older than 1.5 intervals (or there
@@ -243,10 +308,13 @@ impl Schedule {
 }
 
 /// Starts the scheduler task; it runs until `shutdown` turns true.
-pub fn start(collector: Collector, interval: Duration, mut shutdown: watch::Receiver<bool>) -> Schedule {
+pub fn start(mut collector: Collector, interval: Duration, mut shutdown: watch::Receiver<bool>) -> Schedule {
     let (tx, rx) = watch::channel(Arc::new(Exposition::default()));
     let request = Arc::new(Notify::new());
-    let schedule = Schedule { latest: rx, request: request.clone(), interval };
+    let reload = Arc::new(Notify::new());
+    let schedule =
+        Schedule { latest: rx, request: request.clone(), reload: reload.clone(), interval, started: Instant::now() };
+    collector.interval = Some(interval);
     let collector = Arc::new(Mutex::new(collector));
     tokio::spawn(async move {
         let mut trigger = Trigger::Interval;
@@ -257,6 +325,7 @@ pub fn start(collector: Collector, interval: Duration, mut shutdown: watch::Rece
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => trigger = Trigger::Interval,
                     _ = request.notified() => trigger = Trigger::Scrape,
+                    _ = reload.notified() => trigger = Trigger::Reload,
                     _ = shutdown.changed() => break,
                 }
             }
@@ -266,7 +335,11 @@ pub fn start(collector: Collector, interval: Duration, mut shutdown: watch::Rece
             let collector = collector.clone();
             let cycle =
                 tokio::task::spawn_blocking(move || collector.lock().unwrap_or_else(|e| e.into_inner()).cycle(trigger));
-            match cycle.await {
+            let finished = cycle.await;
+            // Scrapes that found the old sample stale while this cycle ran asked for
+            // one: this cycle's sample answers them, so their request is spent.
+            consume_stored_permit(&request).await;
+            match finished {
                 Ok(exposition) => {
                     last = exposition.taken;
                     tx.send_replace(Arc::new(exposition));
@@ -279,6 +352,15 @@ pub fn start(collector: Collector, interval: Duration, mut shutdown: watch::Rece
         }
     });
     schedule
+}
+
+/// Takes the permit a `notify_one` without a waiter left behind, if any.
+async fn consume_stored_permit(notify: &Notify) {
+    tokio::select! {
+        biased;
+        _ = notify.notified() => {}
+        _ = std::future::ready(()) => {}
+    }
 }
 
 /// Time until the next multiple of `interval` in wall-clock time, skipping
@@ -304,6 +386,16 @@ mod tests {
         let at = |s: u64, ms: u64| UNIX_EPOCH + Duration::from_secs(s) + Duration::from_millis(ms);
         assert_eq!(until_next_tick(at(1_500_005, 0), i, Duration::from_secs(10)), Duration::from_secs(10));
         assert_eq!(until_next_tick(at(1_500_014, 500), i, Duration::from_secs(10)), Duration::from_millis(500));
+    }
+
+    #[tokio::test]
+    async fn a_request_made_during_a_cycle_is_spent_by_it() {
+        let notify = Notify::new();
+        notify.notify_one();
+        consume_stored_permit(&notify).await;
+        let waited = tokio::time::timeout(Duration::from_millis(50), notify.notified()).await;
+        assert!(waited.is_err(), "the stored permit was consumed");
+        consume_stored_permit(&notify).await; // none stored: returns at once
     }
 
     #[test]

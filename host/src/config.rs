@@ -14,7 +14,11 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::runtime::RuntimeOptions;
+use crate::runtime::probe::Limits;
 use crate::sample::SampleConfig;
+
+pub use crate::runtime::config::{ProbeConfig, ProbesConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,9 +51,28 @@ pub struct Config {
     pub log: LogConfig,
     /// What the host observes (`[observe]`): process, file and log events.
     pub observe: crate::observe::ObserveConfig,
-    /// Loki push (`[loki]`). Without `url`, observations go to a size-rotated
-    /// NDJSON file in `<state_dir>/observations/`.
+    /// Loki push (`[loki]`). Without `url`, observations go to a local Loki
+    /// (`http://localhost:3100`) while it answers, else to a size-rotated NDJSON file in
+    /// `<state_dir>/observations/`; `url = "off"`: always the file.
     pub loki: gomon_sink_loki::LokiConfig,
+    /// Grafana plugin mode (`[plugin]`).
+    pub plugin: PluginConfig,
+}
+
+/// Grafana plugin mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginConfig {
+    /// Run the whole agent inside the plugin process, as `gomon run` does (sampling,
+    /// observations, `/metrics` and `/gomon` on `listen`). `false`: every data source
+    /// names an agent URL, and the plugin samples and serves nothing of its own.
+    pub local_agent: bool,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        PluginConfig { local_agent: true }
+    }
 }
 
 /// TLS settings. Without `cert` and `key`, gomon generates a self-signed
@@ -64,75 +87,6 @@ pub struct TlsConfig {
     /// Serve plain HTTP instead of HTTPS. Only for a listener that nothing
     /// untrusted can reach.
     pub plain_http: bool,
-}
-
-/// Probe settings shared by every probe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProbesConfig {
-    /// Directory of operator probes: every `*.wasm` component in it is
-    /// loaded at start. Default: `<state_dir>/probes`.
-    pub dir: Option<PathBuf>,
-    /// Wall-clock limit for one probe call; a call past it is stopped.
-    #[serde(with = "humantime_serde")]
-    pub call_timeout: Duration,
-    /// Linear-memory limit of one probe instance, in bytes.
-    pub memory_limit_bytes: u64,
-    /// Most series one probe may return from one call; more is an error.
-    pub max_series: u32,
-}
-
-/// One probe's settings (`[probe.NAME]`); unset limits fall back to
-/// `[probes]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProbeConfig {
-    /// Load and call this probe. `false` disables a built-in or a file.
-    pub enabled: bool,
-    /// Snapshot parts the probe may read: `system`, `filesystems`, `disks`,
-    /// `network`, `processes`, `process-details`, `connections`,
-    /// `observations`. Default: a built-in's own needs; for operator
-    /// probes `system`, `filesystems`, `disks`, `network`.
-    pub grants: Option<Vec<String>>,
-    /// Wall-clock limit of one call.
-    #[serde(with = "humantime_serde::option")]
-    pub call_timeout: Option<Duration>,
-    /// Linear-memory limit, in bytes.
-    pub memory_limit_bytes: Option<u64>,
-    /// Most series one call may return.
-    pub max_series: Option<u32>,
-    /// Free-form settings handed to the probe's `configure` as key/value
-    /// text (numbers and booleans are turned into their TOML text).
-    pub settings: toml::Table,
-}
-
-impl Default for ProbeConfig {
-    fn default() -> Self {
-        ProbeConfig {
-            enabled: true,
-            grants: None,
-            call_timeout: None,
-            memory_limit_bytes: None,
-            max_series: None,
-            settings: toml::Table::new(),
-        }
-    }
-}
-
-impl ProbeConfig {
-    /// The settings as the key/value strings the contract passes.
-    pub fn settings_strings(&self) -> Vec<(String, String)> {
-        self.settings
-            .iter()
-            .map(|(key, value)| {
-                let text = match value {
-                    toml::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (key.clone(), text)
-            })
-            .collect()
-    }
 }
 
 /// Log output.
@@ -170,17 +124,7 @@ impl Default for Config {
             log: LogConfig::default(),
             observe: crate::observe::ObserveConfig::default(),
             loki: gomon_sink_loki::LokiConfig::default(),
-        }
-    }
-}
-
-impl Default for ProbesConfig {
-    fn default() -> Self {
-        ProbesConfig {
-            dir: None,
-            call_timeout: Duration::from_millis(500),
-            memory_limit_bytes: 64 * 1024 * 1024,
-            max_series: 100_000,
+            plugin: PluginConfig::default(),
         }
     }
 }
@@ -211,6 +155,20 @@ impl Config {
         toml::to_string_pretty(self).expect("configuration is always representable as TOML")
     }
 
+    /// The probe runtime's slice: cache, limits, the back-off unit, per-probe settings.
+    pub fn runtime_options(&self) -> RuntimeOptions {
+        RuntimeOptions {
+            cache_dir: Some(self.state_dir.join("cache").join("probes")),
+            limits: Limits {
+                memory_bytes: self.probes.memory_limit_bytes,
+                call_timeout: self.probes.call_timeout,
+                max_series: self.probes.max_series,
+            },
+            interval: self.interval,
+            probe_config: self.probe.clone(),
+        }
+    }
+
     /// Directory of operator probes.
     pub fn probe_dir(&self) -> PathBuf {
         self.probes.dir.clone().unwrap_or_else(|| self.state_dir.join("probes"))
@@ -228,16 +186,7 @@ impl Config {
             anyhow::bail!("probes.call_timeout {:?} is too short (minimum 10ms)", self.probes.call_timeout);
         }
         for (name, probe) in &self.probe {
-            for grant in probe.grants.iter().flatten() {
-                if crate::runtime::capability_from_name(grant).is_none() {
-                    anyhow::bail!(
-                        "probe.{name}.grants: unknown part `{grant}` (known: system, filesystems, disks, network, processes, process-details, connections, observations)"
-                    );
-                }
-            }
-            if probe.call_timeout.is_some_and(|t| t < Duration::from_millis(10)) {
-                anyhow::bail!("probe.{name}.call_timeout is too short (minimum 10ms)");
-            }
+            probe.validate().map_err(|e| anyhow::anyhow!("probe.{name}.{e}"))?;
         }
         self.observe.validate()?;
         self.loki.validate().map_err(|e| anyhow::anyhow!("loki: {e}"))?;

@@ -3,10 +3,14 @@
 //!
 //! The host samples the kernel ([`sample`]), builds a typed snapshot
 //! ([`snapshot`]), hands it to the probes ([`runtime`]) on a schedule
-//! ([`collect`]), and serves the resulting metric families over HTTPS
-//! ([`serve`]). The data flows one way: samplers know nothing of probes,
-//! probes nothing of the OS, the server nothing of sampling.
+//! ([`collect`]), observes events ([`observe`]) and delivers them through the
+//! observe probes ([`observations`]). [`agent`] builds and owns all of that from
+//! the configuration; the HTTPS server ([`serve`]) and Grafana plugin mode
+//! ([`plugin`]) are adapters over it. The data flows one way: samplers know
+//! nothing of probes, probes nothing of the OS, the adapters nothing of sampling,
+//! and no layer imports from one above it.
 
+pub mod agent;
 pub mod collect;
 pub mod config;
 pub mod observations;
@@ -30,4 +34,20 @@ pub fn ticks_per_second() -> f64 {
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         if ticks > 0 { ticks as f64 } else { 100.0 }
     })
+}
+
+/// An error with its causes, on one line (reqwest's own message hides the TLS or
+/// connect reason).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

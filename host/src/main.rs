@@ -53,8 +53,9 @@ struct Options {
     /// Directory of operator probes (*.wasm) [default: <state-dir>/probes].
     #[arg(long, global = true, value_name = "DIR")]
     probe_dir: Option<PathBuf>,
-    /// Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push);
-    /// without it they go to <state-dir>/observations/observations.ndjson.
+    /// Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or
+    /// `off`. Without it: a Loki on localhost:3100 while it answers, else
+    /// <state-dir>/observations/observations.ndjson.
     #[arg(long, global = true, value_name = "URL")]
     loki_url: Option<String>,
     /// Log format.
@@ -180,7 +181,7 @@ fn main() -> ExitCode {
     match gomon::plugin::requested() {
         Ok(false) => {}
         Ok(true) => {
-            let result = gomon::plugin::config_from_env().and_then(|c| gomon::plugin::run(c, cmd::run::load_probes));
+            let result = gomon::plugin::config_from_env().and_then(gomon::plugin::run);
             return match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -35,10 +35,13 @@ pub fn build(
     }
 }
 
-/// Adds the processes and the connections (from the background socket
-/// discovery) to a snapshot.
-pub fn add_processes(snapshot: &mut wit::Snapshot, processes: Vec<model::Process>, connections: &[model::Connection]) {
+/// Adds the processes to a snapshot.
+pub fn add_processes(snapshot: &mut wit::Snapshot, processes: Vec<model::Process>) {
     snapshot.processes = processes.into_iter().map(process).collect();
+}
+
+/// Sets a snapshot's connections (from socket discovery).
+pub fn set_connections(snapshot: &mut wit::Snapshot, connections: &[model::Connection]) {
     snapshot.connections = connections.iter().cloned().map(connection).collect();
 }
 

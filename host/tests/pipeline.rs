@@ -72,7 +72,7 @@ fn measure_fixtures(probes: &mut ProbeSet) -> Vec<MetricFamily> {
     let interfaces = sampler.interfaces().ok();
     let processes = sampler.processes(false).expect("fixture processes").processes;
     let mut snapshot = snapshot::build(1_700_000_000.0, Some(system), filesystems, disks, interfaces);
-    snapshot::add_processes(&mut snapshot, processes, &[]);
+    snapshot::add_processes(&mut snapshot, processes);
     probes.measure_all(&snapshot)
 }
 

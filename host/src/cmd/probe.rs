@@ -8,13 +8,11 @@ use gomon::config::Config;
 use gomon::runtime::bindings::CONTRACT_VERSION;
 use gomon::runtime::{DEFAULT_GRANTS, Loader, Prepared, ProbeSummary, capability_name};
 
-use super::run::runtime_options;
-
 /// Validates a component and prints what it is. Fails with a plain message
 /// for garbage, a core module, another contract version or a missing world.
 pub fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut options = runtime_options(config);
+    let mut options = config.runtime_options();
     options.cache_dir = None;
     let loader = Loader::new(options)?;
     let label = file.display().to_string();

@@ -54,7 +54,8 @@ pub fn print(config: &Config, grants: &[String], probe: Option<&str>) -> anyhow:
         } else {
             Vec::new()
         };
-        snapshot::add_processes(&mut full, processes.unwrap_or_default(), &connections);
+        snapshot::add_processes(&mut full, processes.unwrap_or_default());
+        snapshot::set_connections(&mut full, &connections);
     }
     let view = restrict(&full, &granted);
     let mut out = std::io::stdout().lock();

@@ -10,73 +10,70 @@
 //!         ◄── stderr: hclog JSON lines ──────────────
 //! ```
 //!
-//! The handshake is printed as soon as the server listens; the collector (probes,
-//! sampler, socket discovery, the in-memory [`history`]) starts behind it, and queries
-//! wait for it (bounded). A data source whose settings name an `agentUrl` is answered by
-//! that gomon agent over HTTPS instead ([`agent`]), so Grafana never needs root. Without
-//! root or file capabilities the local collector degrades and says what is missing
-//! ([`privileges`]). SIGTERM or `GRPCController.Shutdown` stop it within 5 s; SIGINT is
-//! ignored, as go-plugin plugins do (Grafana stops its plugins itself).
+//! The handshake is printed as soon as the server listens; the whole agent
+//! ([`crate::agent`]: probes, collector, observations to Loki or the local file,
+//! history) starts behind it, as in `gomon run`, with its HTTPS server on the configured
+//! address (`/metrics`, `/gomon`), and queries wait for it (bounded). A data source whose
+//! settings name an `agentUrl` is answered by that gomon agent over HTTPS instead
+//! ([`crate::agent::remote`]), so Grafana never needs root; with
+//! `[plugin] local_agent = false` the plugin starts no agent and serves nothing of its
+//! own. Without root or file capabilities the local agent degrades and says what is
+//! missing. SIGTERM or `GRPCController.Shutdown` stop it within 5 s; SIGINT is ignored,
+//! as go-plugin plugins do (Grafana stops its plugins itself).
 //!
-//! Configuration: the file named by `GOMON_CONFIG`, else the defaults (Grafana passes
-//! no arguments).
+//! Configuration (Grafana passes no arguments): the file named by `GOMON_CONFIG`, else
+//! `/etc/gomon/gomon.toml` when it exists, else the defaults. The state directory must
+//! be private: the configured one, else `$XDG_STATE_HOME/gomon` or
+//! `~/.local/state/gomon` of the user Grafana runs as, else a `gomon` directory beside
+//! Grafana's plugin directory (its data directory) — never a shared temporary path.
 
-pub mod agent;
-pub mod events;
 pub mod handshake;
 pub mod hclog;
-pub mod history;
-pub mod privileges;
 pub mod proto;
 pub mod query;
 pub mod services;
 pub mod settings;
-pub mod source;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
-use crate::collect;
+use crate::agent::{self, Agent, Local, Renderer};
 use crate::config::Config;
-use crate::runtime::ProbeSet;
-use crate::runtime::reload::Reloader;
+use crate::serve;
 
-use events::ObservationRing;
-use history::{History, Limits};
 use services::Plugin;
-use source::Local;
 
 /// Time the plugin takes at most to stop.
 const STOP_TIMEOUT: Duration = Duration::from_secs(4);
 
-/// Loads the probe set the collector calls (the binary's `load_probes`).
-pub type ProbeLoader = fn(&Config) -> anyhow::Result<Arc<Mutex<ProbeSet>>>;
+/// The system-wide configuration file plugin mode reads when `GOMON_CONFIG` is unset.
+pub const SYSTEM_CONFIG: &str = "/etc/gomon/gomon.toml";
 
 /// Whether Grafana started this process: the cookie is set to `datasource`.
 pub fn requested() -> Result<bool, handshake::HandshakeError> {
     handshake::requested(|key| std::env::var(key).ok())
 }
 
-/// The configuration plugin mode runs with: `GOMON_CONFIG`'s file, else the defaults.
+/// The configuration plugin mode runs with: `GOMON_CONFIG`'s file, else
+/// [`SYSTEM_CONFIG`] when it exists, else the defaults.
 pub fn config_from_env() -> anyhow::Result<Config> {
-    match std::env::var_os("GOMON_CONFIG") {
-        Some(path) if !path.is_empty() => {
-            let config = Config::from_file(Path::new(&path))?;
-            config.validate()?;
-            Ok(config)
-        }
-        _ => Ok(Config::default()),
-    }
+    let path = match std::env::var_os("GOMON_CONFIG") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ if Path::new(SYSTEM_CONFIG).exists() => PathBuf::from(SYSTEM_CONFIG),
+        _ => return Ok(Config::default()),
+    };
+    let config = Config::from_file(&path)?;
+    config.validate()?;
+    Ok(config)
 }
 
 /// Runs plugin mode until SIGTERM or `GRPCController.Shutdown`.
-pub fn run(config: Config, load_probes: ProbeLoader) -> anyhow::Result<()> {
+pub fn run(config: Config) -> anyhow::Result<()> {
     hclog::init(&config.log.level);
     let environment = handshake::Environment::read(|key| std::env::var(key).ok())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -86,13 +83,13 @@ pub fn run(config: Config, load_probes: ProbeLoader) -> anyhow::Result<()> {
         .thread_name("gomon-plugin")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(config, environment, load_probes));
+    let result = runtime.block_on(serve(config, environment));
     // A sampling cycle still running must not hold the exit up.
     runtime.shutdown_timeout(Duration::from_millis(500));
     result
 }
 
-async fn serve(config: Config, environment: handshake::Environment, load_probes: ProbeLoader) -> anyhow::Result<()> {
+async fn serve(config: Config, environment: handshake::Environment) -> anyhow::Result<()> {
     use proto::controller::grpc_controller_server::GrpcControllerServer;
     use proto::pluginv2::data_server::DataServer;
     use proto::pluginv2::diagnostics_server::DiagnosticsServer;
@@ -102,7 +99,8 @@ async fn serve(config: Config, environment: handshake::Environment, load_probes:
     let listener = handshake::bind(environment.ports).await?;
     let addr = listener.local_addr().context("the listener has no address")?;
     let (local_tx, local_rx) = watch::channel(None);
-    let plugin = Arc::new(Plugin::new(local_rx));
+    let renderer = Renderer::default();
+    let plugin = Arc::new(Plugin::new(local_rx, renderer.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
@@ -122,22 +120,30 @@ async fn serve(config: Config, environment: handshake::Environment, load_probes:
     handshake::announce(environment.version, addr).context("cannot write the handshake to stdout")?;
     tracing::info!(%addr, version = environment.version, "Serving the Grafana plugin protocol.");
 
-    let (collector_stop_tx, collector_stop) = watch::channel(false);
-    let collector = tokio::spawn(start_collector(config, load_probes, local_tx, collector_stop));
+    let agent = if config.plugin.local_agent {
+        Some(tokio::spawn(start_agent(config, renderer, local_tx)))
+    } else {
+        tracing::info!("[plugin] local_agent = false: no local agent; data sources must name an agent URL.");
+        None
+    };
 
     wait_for_stop(&plugin).await?;
     tracing::info!("Shutting down.");
     plugin.stop();
-    let _ = collector_stop_tx.send(true);
-    // A collector still starting is dropped; a running one's observers stop and flush
-    // (bounded: the server below gets what is left of the stop timeout).
+    // An agent still starting is dropped; a running one stops and flushes its
+    // observations (bounded: the server below gets what is left of the stop timeout).
     let stop_started = std::time::Instant::now();
-    if collector.is_finished() {
-        if let Ok(Some(observing)) = collector.await {
-            let _ = tokio::time::timeout(STOP_TIMEOUT / 2, observing.stop()).await;
+    match agent {
+        Some(task) if task.is_finished() => {
+            if let Ok(Some((agent, http))) = task.await {
+                let _ = tokio::time::timeout(STOP_TIMEOUT / 2, agent.stop()).await;
+                if let Some(http) = http {
+                    let _ = tokio::time::timeout(STOP_TIMEOUT / 4, http).await;
+                }
+            }
         }
-    } else {
-        collector.abort();
+        Some(task) => task.abort(),
+        None => {}
     }
     match tokio::time::timeout(STOP_TIMEOUT.saturating_sub(stop_started.elapsed()), server).await {
         Ok(Ok(Ok(()))) => Ok(()),
@@ -165,103 +171,74 @@ async fn wait_for_stop(plugin: &Plugin) -> anyhow::Result<()> {
     }
 }
 
-/// Starts the collector behind the handshake and hands it to the services.
-async fn start_collector(
+/// Starts the agent behind the handshake, as `gomon run` does (its HTTPS server too,
+/// when the address is free), and hands it to the services.
+async fn start_agent(
     mut config: Config,
-    load_probes: ProbeLoader,
+    renderer: Renderer,
     local: watch::Sender<Option<Arc<Local>>>,
-    shutdown: watch::Receiver<bool>,
-) -> Option<crate::observations::Running> {
-    if let Some(degraded) = privileges::summary(&config.sample.proc_root) {
+) -> Option<(Agent, Option<tokio::task::JoinHandle<()>>)> {
+    if let Some(degraded) = agent::privileges::summary(&config.sample.proc_root) {
         tracing::warn!("{degraded}");
     }
-    config.state_dir = usable_state_dir(&config.state_dir);
-    let loading = config.clone();
-    let probes = match tokio::task::spawn_blocking(move || load_probes(&loading)).await {
-        Ok(Ok(probes)) => probes,
-        Ok(Err(e)) => {
-            tracing::error!("The collector cannot start: {e:#}");
-            return None;
-        }
+    config.state_dir = match private_state_dir(&config.state_dir) {
+        Ok(dir) => dir,
         Err(e) => {
-            tracing::error!("The collector cannot start: {e}");
+            tracing::error!("The local agent cannot start: {e:#}");
             return None;
         }
     };
-    let mut collector = collect::Collector::from_config(&config, probes.clone());
-
-    // Observations (process, file and log events) as in `gomon run`: through the observe
-    // probes to Loki or the local file, the recent ones kept for the `events` query.
-    let observations = Arc::new(ObservationRing::default());
-    let observing = match crate::observations::start(&config, probes.clone(), observations.clone(), shutdown.clone()) {
-        Ok((running, families)) => {
-            for source in families {
-                collector.add_source(source);
-            }
-            Some(running)
-        }
+    let server = match serve::Server::bind(&serve::Settings::from_config(&config)).await {
+        Ok(server) => Some(server),
         Err(e) => {
-            tracing::error!("Observations are off: {e:#}");
+            tracing::warn!("The plugin serves no /metrics of its own: {e:#}");
             None
         }
     };
-    let schedule = collect::start(collector, config.interval, shutdown.clone());
-
-    let history = Arc::new(History::new(Limits::default()));
-    tokio::spawn(history::feed(history.clone(), schedule.subscribe()));
-
-    let stopping = Arc::new(AtomicBool::new(false));
-    let (stop, on_change) = (stopping.clone(), schedule.clone());
-    Reloader::new(config.probe_dir(), probes.clone())
-        .spawn(move || stop.load(Ordering::Relaxed), move || on_change.request_cycle());
-    let mut watch_stop = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = watch_stop.wait_for(|stop| *stop).await;
-        stopping.store(true, Ordering::Relaxed);
-    });
-
-    local.send_replace(Some(Arc::new(Local {
-        schedule,
-        probes,
-        history,
-        observations,
-        interval: config.interval,
-        proc_root: config.sample.proc_root.clone(),
-        loki: config.loki.url.is_some().then(|| config.loki.clone()),
-    })));
-    tracing::info!(interval = ?config.interval, "Collector running in the plugin process.");
-    observing
+    let agent = match Agent::start(&config, renderer).await {
+        Ok(agent) => agent,
+        Err(e) => {
+            tracing::error!("The local agent cannot start: {e:#}");
+            return None;
+        }
+    };
+    let http = server.map(|server| tokio::spawn(server.run(agent.local(), agent.stopping())));
+    local.send_replace(Some(agent.local()));
+    tracing::info!("Agent running in the plugin process.");
+    Some((agent, http))
 }
 
-/// The configured state directory when it can be created, else a private one under
-/// the temporary directory (Grafana's user often has no writable home).
-fn usable_state_dir(dir: &Path) -> PathBuf {
-    match create_private_dir(dir) {
-        Ok(()) => dir.to_owned(),
-        Err(e) => {
-            // SAFETY: getuid has no preconditions and cannot fail.
-            let uid = unsafe { libc::getuid() };
-            let fallback = std::env::temp_dir().join(format!("gomon-plugin-{uid}"));
-            tracing::warn!(
-                fallback = %fallback.display(),
-                "Cannot use the state directory {} ({e}); using a temporary one.",
-                dir.display()
-            );
-            match create_private_dir(&fallback) {
-                Ok(()) => fallback,
-                Err(e) => {
-                    tracing::warn!(
-                        "Cannot create {} either ({e}); compiled probes are not cached.",
-                        fallback.display()
-                    );
-                    fallback
-                }
+/// The first private state directory that can be had: the configured one, else a
+/// `gomon` directory in Grafana's data directory (beside `plugins/`). Each is created
+/// 0700 if missing and refused if another user owns it or others may write to it.
+fn private_state_dir(configured: &Path) -> anyhow::Result<PathBuf> {
+    let mut tried = Vec::new();
+    let mut candidates = vec![configured.to_owned()];
+    if let Some(data) = grafana_data_dir() {
+        candidates.push(data.join("gomon"));
+    }
+    for dir in candidates {
+        match agent::prepare_state_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) => {
+                tracing::warn!("Cannot use {} as the state directory: {e:#}", dir.display());
+                tried.push(format!("{}: {e:#}", dir.display()));
             }
         }
     }
+    anyhow::bail!(
+        "no private state directory (tried {}); set state_dir in the file GOMON_CONFIG names",
+        tried.join("; ")
+    )
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+/// Grafana's data directory: `GF_PATHS_DATA`, else the parent of the `plugins`
+/// directory this executable was installed in (`<data>/plugins/<id>/gpx_…`).
+fn grafana_data_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("GF_PATHS_DATA").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let plugins = exe.parent()?.parent()?;
+    (plugins.file_name()? == "plugins").then(|| plugins.parent().map(Path::to_path_buf)).flatten()
 }

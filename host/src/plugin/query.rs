@@ -16,11 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::proto::pluginv2::DataQuery;
-
-/// Default `limit` of an events query.
-pub const DEFAULT_EVENTS_LIMIT: usize = 1000;
-/// Largest `limit` honoured.
-pub const MAX_EVENTS_LIMIT: usize = 10_000;
+use crate::agent::query::{DEFAULT_EVENTS_LIMIT, Focus, MAX_EVENTS_LIMIT, focus_text};
 
 /// What a query asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,17 +37,6 @@ pub enum Request {
         /// Most rows.
         limit: usize,
     },
-}
-
-/// The node graph's focus.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Focus {
-    /// All processes.
-    Overview,
-    /// One process and its neighbourhood.
-    Pid(u32),
-    /// A host or data node was clicked: the overview, with a notice.
-    NotAProcess(String),
 }
 
 /// One parsed query.
@@ -144,20 +129,6 @@ pub fn focus(value: &Value) -> Result<Focus, QueryError> {
         Value::String(s) => focus_text(s.trim()).map_err(bad),
         other => Err(bad(format!("expected a number or a string, got {other}"))),
     }
-}
-
-/// `pid` as text, e.g. from `?pid=` or a data link.
-pub fn focus_text(text: &str) -> Result<Focus, String> {
-    if text.is_empty() || text == "0" {
-        return Ok(Focus::Overview);
-    }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse::<u32>().map(Focus::Pid).map_err(|_| format!("{text} is not a process id"));
-    }
-    if text.starts_with("host:") || text.starts_with("data:") {
-        return Ok(Focus::NotAProcess(text.to_owned()));
-    }
-    Err(format!("{text:?} is not a process id"))
 }
 
 fn text(value: &Value, key: &'static str) -> Result<Option<String>, QueryError> {

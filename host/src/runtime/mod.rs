@@ -13,6 +13,7 @@
 pub mod bindings;
 pub mod builtin;
 pub mod cache;
+pub mod config;
 pub mod contract;
 pub mod engine;
 pub mod names;
@@ -30,12 +31,12 @@ use gomon_sink_prometheus::{Kind, MetricFamily, Sample, Value};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-use crate::config::ProbeConfig;
 use bindings::topology;
 use bindings::types::{self, Capability};
 use builtin::BuiltinProbe;
 use cache::ComponentCache;
 pub use cache::Origin;
+use config::ProbeConfig;
 use contract::{ComponentShape, World};
 use names::{Names, Reason};
 use probe::{CallError, ErrorKind, Instance, Limits, Pre, ProbeState, Stats};

@@ -11,8 +11,6 @@
 //!
 //! A bad parameter is a 400 naming it.
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -20,37 +18,21 @@ use hyper::header;
 use hyper::{Request, Response, StatusCode};
 
 use super::AppState;
-use crate::plugin::events::EventsQuery;
-use crate::plugin::history::SeriesQuery;
-use crate::plugin::query::{DEFAULT_EVENTS_LIMIT, Focus, MAX_EVENTS_LIMIT, focus_text};
-use crate::plugin::source::SourceError;
+use crate::agent::SourceError;
+use crate::agent::history::SeriesQuery;
+use crate::agent::query::{DEFAULT_EVENTS_LIMIT, MAX_EVENTS_LIMIT, Params, now_ms};
+use crate::observations::recent::EventsQuery;
 
 /// The query parameters, decoded.
-fn params(req: &Request<Incoming>) -> HashMap<String, String> {
-    let Some(query) = req.uri().query() else { return HashMap::new() };
-    let Ok(url) = reqwest::Url::parse(&format!("http://agent.invalid/?{query}")) else { return HashMap::new() };
-    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-}
-
-/// A parameter parsed as a number, or a message naming it.
-fn number<T: std::str::FromStr>(params: &HashMap<String, String>, name: &str) -> Result<Option<T>, String> {
-    match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| format!("{name}: {v:?} is not a number")),
-    }
-}
-
-fn now_ms() -> i64 {
-    crate::plugin::services::now_ms()
+fn params(req: &Request<Incoming>) -> Params {
+    Params::parse(req.uri().query())
 }
 
 /// `GET /api/nodegraph[?pid=N]`.
 pub async fn nodegraph(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
-    let params = params(req);
-    let pid = match focus_text(params.get("pid").map_or("", |p| p.trim())) {
-        Ok(Focus::Pid(pid)) => Some(pid),
-        Ok(_) => None,
-        Err(e) => return bad_request(format!("pid: {e}")),
+    let pid = match params(req).focus() {
+        Ok(focus) => focus.pid(),
+        Err(e) => return bad_request(e),
     };
     match state.local.nodegraph(pid).await {
         Ok(graph) => json(&graph),
@@ -61,11 +43,14 @@ pub async fn nodegraph(req: &Request<Incoming>, state: &AppState) -> Response<Fu
 /// `GET /api/series?…`.
 pub async fn series(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
     let params = params(req);
-    let text = |name: &str| params.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let text = |name: &str| params.text(name).map(str::to_owned);
     let parsed = (|| {
-        let to_ms = number::<i64>(&params, "to")?.unwrap_or_else(now_ms);
-        let from_ms = number::<i64>(&params, "from")?.unwrap_or(to_ms - 3_600_000);
-        let max_points = number::<usize>(&params, "max_points")?.unwrap_or(0);
+        let to_ms = params.number::<i64>("to")?.unwrap_or_else(now_ms);
+        let from_ms = params.number::<i64>("from")?.unwrap_or(to_ms.saturating_sub(3_600_000));
+        if from_ms > to_ms {
+            return Err(format!("from ({from_ms}) is after to ({to_ms})"));
+        }
+        let max_points = params.number::<usize>("max_points")?.unwrap_or(0);
         Ok(SeriesQuery { metric: text("metric"), filter: text("filter"), from_ms, to_ms, max_points })
     })();
     let query = match parsed {
@@ -90,11 +75,11 @@ pub async fn processes(state: &AppState) -> Response<Full<Bytes>> {
 pub fn events(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
     let params = params(req);
     let parsed = (|| {
-        let to_nanos = number::<u64>(&params, "to")?.unwrap_or(u64::MAX);
-        let from_nanos = number::<u64>(&params, "from")?.unwrap_or(0);
-        let limit = number::<usize>(&params, "limit")?.filter(|l| *l > 0).unwrap_or(DEFAULT_EVENTS_LIMIT);
-        let filter = params.get("filter").map(|f| f.trim().to_owned()).filter(|f| !f.is_empty());
-        Ok(EventsQuery { from_nanos, to_nanos, filter, limit: limit.min(MAX_EVENTS_LIMIT) })
+        let to_nanos = params.number::<u64>("to")?.unwrap_or(u64::MAX);
+        let from_nanos = params.number::<u64>("from")?.unwrap_or(0);
+        let limit = params.number::<usize>("limit")?.filter(|l| *l > 0).unwrap_or(DEFAULT_EVENTS_LIMIT);
+        let filter = params.text("filter").map(str::to_owned);
+        Ok::<_, String>(EventsQuery { from_nanos, to_nanos, filter, limit: limit.min(MAX_EVENTS_LIMIT) })
     })();
     match parsed {
         Ok(query) => json(&state.local.events(&query)),

@@ -26,8 +26,7 @@ use tokio_rustls::TlsAcceptor;
 
 use gomon_sink_prometheus::{Format, MetricFamily};
 
-use crate::collect::Schedule;
-use crate::runtime::ProbeSet;
+use crate::agent::Local;
 use crate::telemetry::{self, HttpStats};
 
 /// Connections served at once; more are closed on accept.
@@ -41,23 +40,100 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Time in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What the request handlers share.
+/// What the request handlers share: the agent's answers and the server's own state.
 pub struct AppState {
-    /// Latest samples.
-    pub schedule: Schedule,
-    /// The probes, for on-demand calls (the graph).
-    pub probes: Arc<std::sync::Mutex<ProbeSet>>,
+    /// The agent's answers.
+    pub local: Arc<Local>,
     /// Request counters.
     pub http: HttpStats,
     /// `https` or `http`, for the index page.
     pub scheme: &'static str,
-    /// The sampling interval (the connections page refreshes on it).
-    pub interval: std::time::Duration,
-    /// The agent API's answers (the same a Grafana plugin computes in-process).
-    pub local: Arc<crate::plugin::source::Local>,
     /// SHA-256 of the bearer token the agent API asks for (`api_token_file`);
     /// `None`: no token is asked.
     pub api_token: Option<[u8; 32]>,
+}
+
+/// The server's slice of the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Certificate, key, or plain HTTP.
+    pub tls: crate::config::TlsConfig,
+    /// The agent API's bearer token file.
+    pub api_token_file: Option<std::path::PathBuf>,
+    /// Where the generated certificate lives.
+    pub state_dir: std::path::PathBuf,
+}
+
+impl Settings {
+    /// The server's slice of `config`.
+    pub fn from_config(config: &crate::config::Config) -> Settings {
+        Settings {
+            listen: config.listen,
+            tls: config.tls.clone(),
+            api_token_file: config.api_token_file.clone(),
+            state_dir: config.state_dir.clone(),
+        }
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    api_token: Option<[u8; 32]>,
+}
+
+impl Server {
+    /// Everything that can fail on a bad setting, before any work starts: the
+    /// certificate (generated on first start), the token file, the address. Logs where
+    /// it serves and the certificate's path (Prometheus' `ca_file`).
+    pub async fn bind(settings: &Settings) -> anyhow::Result<Server> {
+        use anyhow::Context;
+        let tls = if settings.tls.plain_http {
+            None
+        } else {
+            let paths = tls::ensure_certificate(
+                settings.tls.cert.as_deref(),
+                settings.tls.key.as_deref(),
+                &settings.state_dir,
+            )?;
+            let server_config = tls::server_config(&paths)?;
+            if paths.generated {
+                tracing::info!(cert = %paths.cert.display(), "Generated a self-signed TLS certificate.");
+            }
+            tracing::info!(ca_file = %paths.cert.display(), "TLS certificate (give it to Prometheus as tls_config.ca_file).");
+            Some(TlsAcceptor::from(server_config))
+        };
+        let api_token = match &settings.api_token_file {
+            Some(path) => {
+                let token = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read api_token_file {}", path.display()))?;
+                let token = token.trim();
+                anyhow::ensure!(!token.is_empty(), "api_token_file {} is empty", path.display());
+                Some(token_digest(token))
+            }
+            None => None,
+        };
+        let listener = bind(settings.listen).await?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let local = listener.local_addr().unwrap_or(settings.listen);
+        tracing::info!(url = %format!("{scheme}://{local}/metrics"), "Serving metrics.");
+        if tls.is_none() {
+            tracing::warn!(
+                "Serving plain HTTP (--plain-http): anyone who can connect can read and tamper with the metrics."
+            );
+        }
+        Ok(Server { listener, tls, api_token })
+    }
+
+    /// Serves the agent's answers until `shutdown` turns true, then drains.
+    pub async fn run(self, local: Arc<Local>, shutdown: watch::Receiver<bool>) {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let state = Arc::new(AppState { local, http: Default::default(), scheme, api_token: self.api_token });
+        serve(self.listener, self.tls, state, shutdown).await
+    }
 }
 
 /// The agent API: what a Grafana plugin elsewhere reads (process lists, log
@@ -179,7 +255,7 @@ async fn metrics(req: &Request<Incoming>, state: &AppState) -> Response<Full<Byt
     let header = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let format = Format::from_accept(header(header::ACCEPT));
     let gzip = gomon_sink_prometheus::wants_gzip(header(header::ACCEPT_ENCODING));
-    let exposition = state.schedule.current().await;
+    let exposition = state.local.current().await;
     state.http.scraped();
 
     let mut host: Vec<MetricFamily> = vec![telemetry::build_info()];
@@ -217,7 +293,7 @@ async fn metrics(req: &Request<Incoming>, state: &AppState) -> Response<Full<Byt
 
 /// The loaded probes as of the last cycle, as JSON.
 fn probes(state: &AppState) -> Response<Full<Bytes>> {
-    let exposition = state.schedule.latest();
+    let exposition = state.local.latest();
     match serde_json::to_vec_pretty(&exposition.probes) {
         Ok(body) => Response::builder()
             .header(header::CONTENT_TYPE, "application/json")

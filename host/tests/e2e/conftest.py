@@ -12,6 +12,9 @@
 - `node_exporter`: Debian's prometheus-node-exporter on another loopback port.
 - `template_probes`: probes made by `gomon probe new` and built with cargo, once per
   session (slow: ~30-60 s of cargo on a fresh machine; see the fixture).
+
+With `GOMON_REQUIRE_ALL=1` (./run-tests sets it: it installs everything a test needs) a test
+that skips itself fails instead, so a machine lacking something cannot pass silently.
 """
 
 from __future__ import annotations
@@ -34,6 +37,21 @@ from e2e_helpers import (
     http_get,
     require_tool,
 )
+
+
+def _require_all() -> bool:
+    return os.environ.get("GOMON_REQUIRE_ALL", "") not in ("", "0")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under GOMON_REQUIRE_ALL, a skip is a failure (with the skip's reason)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and _require_all() and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but GOMON_REQUIRE_ALL is set (./run-tests installs what every test needs): {reason}"
 
 
 @pytest.fixture

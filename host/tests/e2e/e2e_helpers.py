@@ -425,7 +425,8 @@ class ServiceProcess:
 
 
 def require_tool(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    path = shutil.which(name) or next(
+        (f"{d}/{name}" for d in ("/usr/bin", "/usr/sbin") if Path(f"{d}/{name}").exists()), None)
     if not path:
         raise AssertionError(f"{name} is not installed (./run-tests installs it with apt-get)")
     return path

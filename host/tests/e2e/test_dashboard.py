@@ -5,7 +5,14 @@ variables (the original hard-coded three uids), Linux interface/disk/mount-point
 original hard-coded macOS en0/lo0), units that match what each expression computes (the original's
 process CPU panel used `percent` for a fraction of one CPU), and only metric names gomon really
 exposes: every PromQL expression is checked against a live gomon's /metrics and run on a real
-Prometheus scraping it.
+Prometheus scraping it, and every panel must show data: the gomon under test pushes its
+observations to an independent Loki receiver (loki_receiver.py), so the Loki figures exist and
+the events panel's stream selector is matched against the streams really pushed.
+
+The original's panels are all here (its README's dashboard): boot time beside uptime, one CPU
+usage figure and memory used as a share of the total (both yellow from 75 %, red from 90 %),
+"System and process I/O" and "Prometheus and Loki collections" (gomon's own sampling and push
+figures).
 """
 
 from __future__ import annotations
@@ -13,12 +20,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from e2e_helpers import REPO_ROOT, http_get, wait_until
+from e2e_helpers import REPO_ROOT, GomonProcess, http_get, proc_stat_btime, wait_until
+from loki_receiver import LokiReceiver
 
 ASSETS = REPO_ROOT / "assets"
 DASHBOARD_PATH = ASSETS / "dashboard.json"
@@ -33,8 +42,14 @@ DATASOURCE_VARIABLES = {"prometheus": "prometheus", "loki": "loki", "gomon": PLU
 # test_every_panel_has_the_unit_of_its_table_entry.
 UNITS = {
     "Uptime": "dtdurations",
+    # gomon_boot_time_seconds * 1000: dateTimeAsIso reads milliseconds since the epoch.
+    "Boot time": "dateTimeAsIso",
     "CPUs": "none",
+    # busy CPU seconds / all CPU seconds: a fraction.
+    "CPU usage": "percentunit",
     "Memory": "bytes",
+    # used bytes / total bytes: a fraction.
+    "Memory used": "percentunit",
     "Processes": "none",
     # rate(cpu seconds) / CPUs: a fraction of all CPUs.
     "CPU by mode": "percentunit",
@@ -48,6 +63,30 @@ UNITS = {
     # rate() of a process's cpu seconds: a fraction of ONE CPU (the original said "percent": 100x off).
     "Top processes by CPU": "percentunit",
     "Process resident memory": "bytes",
+    # rate() of *_bytes_total, disks and processes.
+    "System and process I/O": "Bps",
+    # rate() of counters of cycles, entries and requests: per second.
+    "Prometheus and Loki collections": "ops",
+}
+# The only unit overrides allowed: panel title -> {refId: unit}. The cycle duration is a gauge
+# in seconds drawn beside per-second rates.
+UNIT_OVERRIDES = {
+    "Prometheus and Loki collections": {"D": "s"},
+}
+# Stat panels of a fraction with the original's thresholds: yellow from 75 %, red from 90 %.
+THRESHOLD_PANELS = ("CPU usage", "Memory used")
+# The original dashboard's panels (original-README), by the titles they have here.
+ORIGINAL_PANELS = {
+    "System (boot time, uptime)": ("Boot time", "Uptime"),
+    "Memory (total, used, percent)": ("Memory", "Memory used"),
+    "CPU (count, usage)": ("CPUs", "CPU usage"),
+    "Load Averages": ("Load",),
+    "Prometheus and Loki Collections": ("Prometheus and Loki collections",),
+    "Network and Device I/O": ("Disk I/O", "Network"),
+    "Process CPU Usage": ("Top processes by CPU",),
+    "System and Process I/O": ("System and process I/O",),
+    "Process Resident Memory": ("Process resident memory",),
+    "File, Log, and Process Event Stream": ("Events",),
 }
 # Panels without a unit: what they show is not a number.
 UNITLESS_TYPES = {"nodeGraph", "logs"}
@@ -217,10 +256,45 @@ def test_every_panel_has_the_unit_of_its_table_entry():
         assert p["title"] in UNITS, f"panel {p['title']!r} has no entry in UNITS"
         unit = p.get("fieldConfig", {}).get("defaults", {}).get("unit")
         assert unit == UNITS[p["title"]], f"panel {p['title']!r}: unit {unit!r}, want {UNITS[p['title']]!r}"
+        overridden = {}
         for o in p["fieldConfig"].get("overrides", []):
-            assert all(prop["id"] != "unit" for prop in o.get("properties", [])), f"{p['title']}: unit override"
+            for prop in o.get("properties", []):
+                if prop["id"] == "unit":
+                    assert o["matcher"]["id"] == "byFrameRefID", f"{p['title']}: unit override by {o['matcher']}"
+                    overridden[o["matcher"]["options"]] = prop["value"]
+        assert overridden == UNIT_OVERRIDES.get(p["title"], {}), f"{p['title']}: unit overrides {overridden}"
+        refs = {t["refId"] for t in p.get("targets", [])}
+        assert set(overridden) <= refs, f"{p['title']}: overrides name queries it lacks: {set(overridden) - refs}"
         seen.add(p["title"])
     assert seen == set(UNITS), f"UNITS names panels the dashboard lacks: {set(UNITS) - seen}"
+
+
+def test_the_original_dashboards_panels_are_all_here():
+    titles = {p["title"] for p in panels()}
+    missing = {orig: [t for t in ours if t not in titles] for orig, ours in ORIGINAL_PANELS.items()}
+    missing = {k: v for k, v in missing.items() if v}
+    assert not missing, f"the original's panels without their counterpart here: {missing}"
+
+
+def test_fraction_stats_have_the_originals_thresholds():
+    for title in THRESHOLD_PANELS:
+        p = panel(title)
+        defaults = p["fieldConfig"]["defaults"]
+        assert p["type"] == "stat" and defaults["unit"] == "percentunit", p
+        assert (defaults.get("min"), defaults.get("max")) == (0, 1), f"{title}: min/max {defaults}"
+        steps = defaults["thresholds"]["steps"]
+        assert defaults["thresholds"]["mode"] == "absolute"
+        assert [(s["color"], s["value"]) for s in steps] == [("green", None), ("yellow", 0.75), ("red", 0.9)], steps
+        (target,) = p["targets"]
+        assert target.get("instant"), f"{title}: a stat of the current value is an instant query"
+
+
+def test_unit_conversions_in_expressions():
+    """dateTimeAsIso takes milliseconds; the duration override is on a `_seconds` gauge, not a rate."""
+    (boot,) = panel("Boot time")["targets"]
+    assert metric_names(boot["expr"]) == {"gomon_boot_time_seconds"} and boot["expr"].rstrip().endswith("* 1000")
+    (duration,) = [t for t in panel("Prometheus and Loki collections")["targets"] if t["refId"] == "D"]
+    assert metric_names(duration["expr"]) == {"gomon_sample_duration_seconds"} and "rate(" not in duration["expr"]
 
 
 def test_process_cpu_is_a_ratio_of_one_cpu():
@@ -259,6 +333,25 @@ def test_metric_name_extraction():
 
 
 # --------------------------------------------------------------------------- against gomon and Prometheus
+
+
+@pytest.fixture(scope="module")
+def loki():
+    """The independent Loki receiver the module's gomon pushes its observations to."""
+    rx = LokiReceiver().start()
+    yield rx
+    rx.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_gomon(tmp_path_factory, loki) -> GomonProcess:
+    """Overrides conftest's: the same gomon, pushing observations to `loki`, so the Loki
+    figures of "Prometheus and Loki collections" and the events panel have data. An exec
+    makes sure there is something to push."""
+    g = GomonProcess(tmp_path_factory.mktemp("dashboard-gomon"), ["--loki-url", loki.url])
+    subprocess.run(["/bin/true"], check=True)
+    yield g
+    g.stop_and_check()
 
 
 def test_every_metric_name_exists_in_gomon(shared_gomon):
@@ -312,6 +405,122 @@ def test_every_expression_returns_series_from_prometheus(prometheus, shared_gomo
         assert r.status_code == 200 and r.json()["data"], f"variable {name}: {v['query']} -> {r.text}"
         if name == "host":
             assert instance in r.json()["data"]
+
+
+def resolved_targets(shared_gomon, title: str) -> dict[str, str]:
+    """{refId: expression} of a panel, with the variables set as in the test above."""
+    values = {"host": f"127.0.0.1:{shared_gomon.port}", "interface": ".*", "device": ".*", "mountpoint": ".*",
+              "__rate_interval": "5s"}
+    return {t["refId"]: re.sub(r"\$\{?(\w+)\}?", lambda m: values[m.group(1)], t["expr"])
+            for t in panel(title)["targets"]}
+
+
+def one_value(prometheus, expr: str, what: str) -> float:
+    """The value of an expression that yields one series, once it yields it."""
+    def answered():
+        result = prometheus.query(expr)
+        assert len(result) <= 1, f"{what}: {expr} returned {len(result)} series: {result}"
+        return result
+
+    (series,) = wait_until(answered, 60, f"{what} ({expr})", describe=prometheus.describe)
+    return float(series["value"][1])
+
+
+def test_new_panels_show_what_they_claim(prometheus, shared_gomon):
+    """Boot time is /proc/stat's btime in milliseconds; CPU usage and memory used are fractions
+    (memory used = used / total as gomon reports them)."""
+    (boot,) = resolved_targets(shared_gomon, "Boot time").values()
+    assert abs(one_value(prometheus, boot, "boot time") - proc_stat_btime() * 1000) <= 1000
+    (cpu,) = resolved_targets(shared_gomon, "CPU usage").values()
+    wait_until(lambda: prometheus.query(cpu), 60, "CPU usage", describe=prometheus.describe)
+    (usage,) = prometheus.query(cpu)
+    assert 0 <= float(usage["value"][1]) <= 1, usage
+    (used,) = resolved_targets(shared_gomon, "Memory used").values()
+    fraction = one_value(prometheus, used, "memory used")
+    assert 0 < fraction < 1, fraction
+
+
+def test_collections_panel_shows_sampling_and_loki_pushes(prometheus, shared_gomon, loki):
+    """The panel's figures move: cycles are counted per second, and the Loki figures count the
+    pushes the independent receiver really accepted (an exec per poll gives it something)."""
+    exprs = resolved_targets(shared_gomon, "Prometheus and Loki collections")
+    instance = f"127.0.0.1:{shared_gomon.port}"
+
+    def positive(expr: str, **labels: str) -> bool:
+        subprocess.run(["/bin/true"], check=True)
+        return any(float(r["value"][1]) > 0 and all(r["metric"].get(k) == v for k, v in labels.items())
+                   for r in prometheus.query(expr))
+
+    wait_until(lambda: positive(exprs["A"]), 60, "sampling cycles per second > 0", describe=prometheus.describe)
+    wait_until(lambda: positive(exprs["B"]), 60, "Loki entries sent per second > 0",
+               describe=lambda: f"receiver: {len(loki.entries())} entries, problems {loki.problems()}\n"
+                                + prometheus.describe())
+    wait_until(lambda: positive(exprs["C"], outcome="success"), 60, "successful Loki pushes per second > 0",
+               describe=prometheus.describe)
+    assert loki.entries() and not loki.problems(), loki.problems()
+    sent = prometheus.scalar(f'gomon_loki_sent_entries_total{{instance="{instance}"}}')
+    assert sent is not None and sent <= len(loki.entries()), (sent, len(loki.entries()))
+    duration = one_value(prometheus, exprs["D"], "the last cycle's duration")
+    assert 0 < duration < 60, duration
+
+
+def logql_matches(selector: str, labels: dict[str, str]) -> bool:
+    """Whether a LogQL stream selector `{a="x", b=~"re", c!="y", d!~"re"}` selects `labels`
+    (regexes anchored at both ends, as in LogQL)."""
+    body = selector.strip()
+    assert body.startswith("{") and body.endswith("}"), selector
+    matchers = re.findall(r'\s*(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*,?', body[1:-1])
+    assert matchers, f"no matchers in {selector!r}"
+    for name, op, value in matchers:
+        have = labels.get(name, "")
+        ok = {"=": have == value, "!=": have != value,
+              "=~": re.fullmatch(value, have) is not None, "!~": re.fullmatch(value, have) is None}[op]
+        if not ok:
+            return False
+    return True
+
+
+def test_events_panel_selects_the_streams_gomon_pushes(prometheus, shared_gomon, loki):
+    """The events panel's LogQL, with $hostname resolved as Grafana would (the hidden variable
+    over gomon_host_info), selects the streams gomon pushed to the receiver."""
+    (t,) = panel("Events")["targets"]
+    hostname_var = variables()["hostname"]
+    m = LABEL_VALUES.match(hostname_var["query"])
+    selector = m["selector"].replace("$host", f"127.0.0.1:{shared_gomon.port}")
+
+    def hostnames():
+        r = http_get(f"{prometheus.url}/api/v1/label/{m['label']}/values", params={"match[]": selector})
+        return r.json()["data"]
+
+    (hostname,) = wait_until(hostnames, 60, "the $hostname variable's value", describe=prometheus.describe)
+    expr = t["expr"].replace("$hostname", re.escape(hostname))
+
+    def selected():
+        subprocess.run(["/bin/true"], check=True)
+        return [e for e in loki.entries() if logql_matches(expr, e.labels)]
+
+    wait_until(selected, 60, f"entries selected by {expr}",
+               describe=lambda: f"streams received: {sorted(loki.streams())}")
+    assert not logql_matches(expr, {"host": hostname + "-other", "source": "process"})
+
+
+def test_node_graph_panel_has_nodes(shared_gomon):
+    """The node graph's query (`nodegraph`, overview) answers with nodes: the agent API serves
+    what the plugin computes for that query."""
+    def nodes():
+        r = shared_gomon.get("/api/nodegraph")
+        assert r.status_code == 200, r.text
+        return r.json()["nodes"]
+
+    found = wait_until(nodes, 30, "nodes in /api/nodegraph", describe=shared_gomon.describe)
+    assert any(str(n.get("id")) == str(shared_gomon.pid) for n in found), "gomon itself is not in its graph"
+
+
+def test_logql_matcher():
+    assert logql_matches('{host=~"web1", source=~".+"}', {"host": "web1", "source": "logs"})
+    assert not logql_matches('{host=~"web", source=~".+"}', {"host": "web1", "source": "logs"})
+    assert not logql_matches('{host=~"web1", source=~".+"}', {"host": "web1"})
+    assert logql_matches('{a="x", b!="y", c!~"z.*"}', {"a": "x", "b": "q", "c": "q"})
 
 
 # --------------------------------------------------------------------------- provisioning

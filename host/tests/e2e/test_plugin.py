@@ -509,20 +509,25 @@ def test_agent_api_token_is_required_when_configured(gomon_factory, tmp_path):
 
 
 def test_unprivileged_plugin_degrades_and_says_what_is_missing():
-    """As Grafana's own user (here: nobody, no capabilities) the collector still runs,
-    says which capabilities it lacks and what that costs, and falls back to a private
-    temporary state directory when the configured one is not writable."""
+    """As Grafana's own user (here: nobody, no capabilities) the agent still runs, says
+    which capabilities it lacks and what that costs, and, when the configured state
+    directory is not writable, uses a private one in Grafana's data directory — never a
+    predictable shared /tmp path."""
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to the nobody user")
     setpriv = shutil.which("setpriv")
     if not setpriv:
         pytest.skip("setpriv (util-linux) is not installed")
-    fallback = Path(tempfile.gettempdir()) / "gomon-plugin-65534"
-    fallback_existed = fallback.exists()
+    predictable = Path(tempfile.gettempdir()) / "gomon-plugin-65534"
+    predictable_existed = predictable.exists()
     work = Path(tempfile.mkdtemp(prefix="gomon-nobody-"))
     os.chmod(work, 0o755)
+    grafana_data = work / "grafana-data"
+    grafana_data.mkdir(mode=0o750)
+    os.chown(grafana_data, 65534, 65534)
     p = PluginProcess(work, prefix=[setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"],
-                      state_dir=Path("/root/gomon-plugin-state-not-writable"))
+                      state_dir=Path("/root/gomon-plugin-state-not-writable"),
+                      env_extra={"GF_PATHS_DATA": str(grafana_data)})
     try:
         status = Path(f"/proc/{p.pid}/status").read_text()
         assert re.search(r"^Uid:\s+65534\s", status, re.M), "runs as nobody"
@@ -537,13 +542,40 @@ def test_unprivileged_plugin_degrades_and_says_what_is_missing():
         warnings = [json.loads(l) for l in p.stderr_text().splitlines() if l.strip()]
         messages = [w["@message"] for w in warnings if w["@level"] == "warn"]
         assert any("CAP_SYS_PTRACE" in m and "other users' processes" in m for m in messages), messages
-        assert any("using a temporary one" in m for m in messages), messages
-        assert (fallback / "cache").is_dir(), "compiled probes cached in the fallback directory"
+        assert any("gomon-plugin-state-not-writable" in m for m in messages), messages
+        state = grafana_data / "gomon"
+        assert (state / "cache").is_dir(), "compiled probes cached in the private state directory"
+        st = state.stat()
+        assert (st.st_uid, st.st_mode & 0o777) == (65534, 0o700), oct(st.st_mode)
+        assert predictable_existed or not predictable.exists(), "no predictable /tmp state directory"
     finally:
         assert p.stop() == 0
         shutil.rmtree(work, ignore_errors=True)
-        if not fallback_existed:
-            shutil.rmtree(fallback, ignore_errors=True)
+
+
+def test_a_state_dir_planted_by_another_user_is_refused(tmp_path):
+    """A state directory another local user created first (with a probe in it) is never
+    used: the plugin names it, its owner and mode, and starts no agent from it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to plant a directory as another user")
+    planted = tmp_path / "planted-state"
+    planted.mkdir(mode=0o777)
+    os.chmod(planted, 0o777)
+    (planted / "probes").mkdir()
+    # Were the directory used, the reloader would at least try this file and name it.
+    (planted / "probes" / "evil.wasm").write_bytes(b"\0asm not really")
+    os.chown(planted, 65534, 65534)
+    p = PluginProcess(tmp_path / "work", state_dir=planted)
+    try:
+        def refused():
+            text = p.stderr_text()
+            return "planted-state" in text and "refusing it" in text
+        wait_until(refused, 30, "the planted state directory refused", describe=p.describe)
+        response = p.check_health()
+        assert response.status != 1, response.message
+        assert "evil" not in p.stderr_text()
+    finally:
+        assert p.stop() == 0
 
 
 # --------------------------------------------------------------------------- Loki in CheckHealth

@@ -1,6 +1,6 @@
 //! The connection graph as Grafana node-graph frames.
 //!
-//! The model ([`NodeGraph`], which is `gomon_sink_graphviz::Graph`) mirrors the probe
+//! The model ([`NodeGraph`], which is `gomon_graph::Graph`) mirrors the probe
 //! contract's `topology` records, arcs included; it is also the JSON an agent serves at
 //! `/api/nodegraph` and `/api/graph`:
 //!
@@ -32,7 +32,7 @@ use crate::frame::{
 
 /// The graph model, shared with the Graphviz renderers (one conversion from the
 /// probe contract's records, in the host, feeds both).
-pub use gomon_sink_graphviz::{Arc, Edge as GraphEdge, Graph as NodeGraph, Node as GraphNode, NodeKind};
+pub use gomon_graph::{Arc, Edge as GraphEdge, Graph as NodeGraph, Node as GraphNode, NodeKind};
 
 /// The arcs every nodes frame carries, with their fixed colours and display names (the
 /// original's palette: hosts red, processes blue, data yellow, sockets magenta, kernel

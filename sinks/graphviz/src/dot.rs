@@ -4,8 +4,9 @@
 use std::fmt::Write;
 
 use crate::escape::{dot_string, push_dot};
-use crate::model::{Column, Graph, Layered, NodeKind};
+use crate::model::{Column, Layered, edge_tooltip, node_tooltip};
 use crate::style::{self, PALETTE, Theme};
+use gomon_graph::{Graph, NodeKind};
 
 /// What goes into the graph's heading, and its colours.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,7 +158,7 @@ pub fn to_dot(graph: &Graph, opts: &DotOptions) -> String {
                 out.push_str("\\n");
                 push_dot(&mut out, &node.subtitle);
             }
-            let _ = write!(out, "\", tooltip={}", dot_string(&node.tooltip()));
+            let _ = write!(out, "\", tooltip={}", dot_string(&node_tooltip(node)));
             if let Some(pid) = node.pid() {
                 let _ = write!(out, ", URL=\"?pid={pid}\"");
             }
@@ -189,7 +190,7 @@ pub fn to_dot(graph: &Graph, opts: &DotOptions) -> String {
                 PALETTE[style::color_index(target)]
             );
         }
-        let _ = writeln!(out, ", tooltip={}];", dot_string(&edge.tooltip()));
+        let _ = writeln!(out, ", tooltip={}];", dot_string(&edge_tooltip(edge)));
     }
     out.push_str("}\n");
     out

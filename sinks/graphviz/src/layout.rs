@@ -11,8 +11,9 @@ use std::fmt::Write;
 
 use crate::dot::{DotOptions, cluster_label};
 use crate::escape::{push_xml, xml};
-use crate::model::{Column, Graph, Layered, NodeKind};
+use crate::model::{Column, Layered, edge_tooltip, node_tooltip};
 use crate::style::{self, Colors, PALETTE};
+use gomon_graph::{Graph, NodeKind};
 
 const MARGIN: f64 = 12.0;
 /// Padding inside a cluster box.
@@ -266,7 +267,7 @@ pub fn layout_svg_with(graph: &Graph, opts: &DotOptions) -> String {
             k + 1,
             style::edge_class(tree, source.kind, target.kind)
         );
-        push_xml(&mut out, &edge.tooltip());
+        push_xml(&mut out, &edge_tooltip(edge));
         let _ = writeln!(
             out,
             "</title>\n<path class=\"hit\" fill=\"none\" stroke=\"transparent\" stroke-width=\"10\" d=\"{d}\"/>"
@@ -296,7 +297,7 @@ pub fn layout_svg_with(graph: &Graph, opts: &DotOptions) -> String {
                 style::kind_class(node.kind),
                 if focused { " focus" } else { "" }
             );
-            push_xml(&mut out, &node.tooltip());
+            push_xml(&mut out, &node_tooltip(node));
             out.push_str("</title>\n");
             let pid = node.pid();
             if let Some(pid) = pid {

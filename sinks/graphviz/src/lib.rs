@@ -1,8 +1,8 @@
 //! The `/gomon` connections graph: processes, the remote hosts they talk to and the data
 //! they hold open.
 //!
-//! - [`Graph`]: the model (a mirror of the WIT `topology` records; also the
-//!   `/api/graph` JSON).
+//! - [`Graph`]: the model, re-exported from `gomon-graph` (a mirror of the WIT
+//!   `topology` records; also the `/api/graph` JSON), which the Grafana frames take too.
 //! - [`to_dot`]: DOT text with the original's clusters (hosts | processes by tree depth |
 //!   data), shapes and palette, relative drill-down links `?pid=N`, tooltips and CSS
 //!   classes for theming.
@@ -11,7 +11,7 @@
 //! - [`layout_svg`]: a built-in layered layout with the same look and classes.
 //! - [`page_html`]: the page around either SVG: light and dark themes, live refresh.
 //!
-//! No OS code besides running `dot`; no dependencies besides `serde` and `thiserror`.
+//! No OS code besides running `dot`; no dependencies besides the model and `thiserror`.
 //!
 //! ```
 //! use gomon_sink_graphviz::*;
@@ -46,8 +46,8 @@ mod style;
 
 pub use dot::{DotOptions, to_dot};
 pub use escape::{dot_string, js_string, xml};
+pub use gomon_graph::{Arc, Edge, Graph, Node, NodeKind};
 pub use layout::{layout_svg, layout_svg_with};
-pub use model::{Arc, Edge, Graph, Node, NodeKind};
 pub use page::{PageOptions, page_html, svg_body};
 pub use render::{RenderError, render_svg, render_svg_with};
 pub use style::Theme;

@@ -1,140 +1,34 @@
-//! The graph as the renderers see it, and as `/api/graph` serves it.
-//!
-//! A plain mirror of the WIT `topology` records (the host converts once); the
-//! renderers here and the Grafana frames (`gomon-sink-grafana`) both take it.
-//! Serialized with camelCase field names, like Grafana's node-graph fields:
-//!
-//! ```json
-//! {"nodes":[{"id":"812","kind":"process","title":"nginx","subtitle":"812",
-//!            "mainStat":"nginx","secondaryStat":"812","arcs":[{"name":"process","fraction":1.0}],
-//!            "details":[["executable","/usr/sbin/nginx"]],"depth":1}],
-//!  "edges":[{"id":"host:10.0.0.9:443->812","source":"host:10.0.0.9:443","target":"812",
-//!            "mainStat":"10.0.0.9","secondaryStat":"nginx[812]",
-//!            "details":["tcp:10.0.0.9:443 → nginx[812]"]}]}
-//! ```
+//! What the renderers add to the graph model (`gomon-graph`): tooltips, and the
+//! graph sorted into columns.
 
-use serde::{Deserialize, Serialize};
+use gomon_graph::{Edge, Graph, Node, NodeKind};
 
-/// Nodes and edges. Edges whose `source` or `target` names no node are ignored by the
-/// renderers, and so are nodes whose `id` repeats an earlier one.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Graph {
-    pub nodes: Vec<Node>,
-    pub edges: Vec<Edge>,
-}
-
-/// What a node stands for; it chooses the column, the shape and the drill-down link.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NodeKind {
-    /// A local process; its `id` is its pid in decimal.
-    #[default]
-    Process,
-    /// A remote (or loopback) endpoint: `host:<address>`.
-    Host,
-    /// A file, device, pipe or socket with no process peer: `data:<kind>:<inode>`.
-    Data,
-}
-
-/// One node.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Node {
-    /// A process's pid in decimal; `host:<address>`; `data:<kind>:<inode>`.
-    pub id: String,
-    pub kind: NodeKind,
-    /// First label line (a process's name, `TCP:443`, `REG`).
-    pub title: String,
-    /// Second label line (the pid, the host name, the path); may be empty.
-    pub subtitle: String,
-    pub main_stat: String,
-    pub secondary_stat: String,
-    /// The ring's shares (Grafana's `arc__` fields); empty means the whole ring
-    /// in the kind's colour. The Graphviz renderers do not draw them.
-    #[serde(default)]
-    pub arcs: Vec<Arc>,
-    /// Label/value lines, shown as the tooltip.
-    #[serde(default)]
-    pub details: Vec<(String, String)>,
-    /// Depth in the process tree (1 for children of init); 0 for hosts and data.
-    #[serde(default)]
-    pub depth: u32,
-}
-
-/// A share of a node's ring.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Arc {
-    /// `process`, `host`, `data`, `socket`, `kernel` or a probe's own name.
-    pub name: String,
-    /// The share, 0 to 1.
-    pub fraction: f64,
-}
-
-/// One edge; several connections between the same two nodes share it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Edge {
-    /// `<source>-><target>`.
-    pub id: String,
-    pub source: String,
-    pub target: String,
-    pub main_stat: String,
-    pub secondary_stat: String,
-    /// One line per connection (`tcp:nginx[812] → curl[4410]`) or tree link
-    /// (`parent:bash[100] → vim[200]`), shown as the tooltip. A line starting with
-    /// `parent:` makes the edge a process-tree edge (drawn one-way, in the text colour).
-    #[serde(default)]
-    pub details: Vec<String>,
-}
-
-impl Node {
-    /// The pid of a process node whose id is a decimal pid; `None` otherwise (so a
-    /// malformed id never becomes a link).
-    pub fn pid(&self) -> Option<u32> {
-        if self.kind != NodeKind::Process || self.id.is_empty() || !self.id.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        self.id.parse().ok()
+/// A node's tooltip: `title (subtitle)`, then one `label: value` line per detail.
+pub(crate) fn node_tooltip(node: &Node) -> String {
+    let mut out = node.title.clone();
+    if !node.subtitle.is_empty() {
+        out.push_str(" (");
+        out.push_str(&node.subtitle);
+        out.push(')');
     }
-}
-
-impl Edge {
-    /// Whether the edge links a parent to its child (a detail line starts with `parent:`).
-    pub fn is_tree(&self) -> bool {
-        self.details.iter().any(|d| d.starts_with("parent:"))
+    for (label, value) in &node.details {
+        out.push('\n');
+        out.push_str(label);
+        out.push_str(": ");
+        out.push_str(value);
     }
+    out
 }
 
-impl Node {
-    /// The tooltip: `title (subtitle)`, then one `label: value` line per detail.
-    pub(crate) fn tooltip(&self) -> String {
-        let mut out = self.title.clone();
-        if !self.subtitle.is_empty() {
-            out.push_str(" (");
-            out.push_str(&self.subtitle);
-            out.push(')');
-        }
-        for (label, value) in &self.details {
-            out.push('\n');
-            out.push_str(label);
-            out.push_str(": ");
-            out.push_str(value);
-        }
-        out
-    }
-}
-
-impl Edge {
-    /// The tooltip: the detail lines; without any, `main → secondary` or
-    /// `source → target`.
-    pub(crate) fn tooltip(&self) -> String {
-        if !self.details.is_empty() {
-            self.details.join("\n")
-        } else if !self.main_stat.is_empty() && !self.secondary_stat.is_empty() {
-            format!("{} → {}", self.main_stat, self.secondary_stat)
-        } else {
-            format!("{} → {}", self.source, self.target)
-        }
+/// An edge's tooltip: the detail lines; without any, `main → secondary` or
+/// `source → target`.
+pub(crate) fn edge_tooltip(edge: &Edge) -> String {
+    if !edge.details.is_empty() {
+        edge.details.join("\n")
+    } else if !edge.main_stat.is_empty() && !edge.secondary_stat.is_empty() {
+        format!("{} → {}", edge.main_stat, edge.secondary_stat)
+    } else {
+        format!("{} → {}", edge.source, edge.target)
     }
 }
 

@@ -6,7 +6,7 @@
 //! `hosts`/`processes`/`depth`/`data`. Graphviz ≥ 2.42 copies DOT `class` attributes
 //! into the SVG `class` of each group, after its own `node`/`edge`/`cluster`.
 
-use crate::model::{Node, NodeKind};
+use gomon_graph::{Node, NodeKind};
 
 /// The colour scheme baked into the SVG. The page overrides it with CSS either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

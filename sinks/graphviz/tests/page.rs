@@ -91,12 +91,12 @@ fn escapes_all_data() {
 #[test]
 fn page_with_dot_svg() {
     // Whatever renders it, the SVG goes in whole.
-    let dot = gomon_sink_graphviz::to_dot(&common::overview(), &DotOptions::default());
-    if let Ok(svg) = gomon_sink_graphviz::render_svg(&dot, std::time::Duration::from_secs(30)) {
-        let page = page_html(&svg, &PageOptions::default());
-        assert!(page.contains(svg_body(&svg)));
-        assert!(page.contains("xlink:href=\"?pid=812\""));
-    } else {
-        eprintln!("SKIPPED: dot is not installed");
+    if !common::dot_available() {
+        return;
     }
+    let dot = gomon_sink_graphviz::to_dot(&common::overview(), &DotOptions::default());
+    let svg = gomon_sink_graphviz::render_svg(&dot, std::time::Duration::from_secs(30)).unwrap();
+    let page = page_html(&svg, &PageOptions::default());
+    assert!(page.contains(svg_body(&svg)));
+    assert!(page.contains("xlink:href=\"?pid=812\""));
 }

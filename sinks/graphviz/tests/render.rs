@@ -4,22 +4,9 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gomon_sink_graphviz::{DotOptions, RenderError, render_svg, render_svg_with, to_dot};
-
-/// The installed `dot`, or `None` with the reason printed (the test then checks nothing
-/// more; the project's test command installs graphviz).
-fn dot_installed() -> Option<()> {
-    match render_svg("digraph{}", Duration::from_secs(30)) {
-        Ok(_) => Some(()),
-        Err(e @ RenderError::NotInstalled { .. }) => {
-            eprintln!("SKIPPED: {e}");
-            None
-        }
-        Err(e) => panic!("dot is installed but fails on an empty graph: {e}"),
-    }
-}
 
 /// A fake `dot`: a shell script in a fresh directory.
 fn fake_dot(name: &str, script: &str) -> PathBuf {
@@ -47,7 +34,9 @@ fn texts_and_tooltips(svg: &str) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn dot_draws_every_process() {
-    let Some(()) = dot_installed() else { return };
+    if !common::dot_available() {
+        return;
+    }
     let graph = common::overview();
     let svg = render_svg(&to_dot(&graph, &DotOptions::default()), Duration::from_secs(30)).unwrap();
     let (texts, _) = texts_and_tooltips(&svg);
@@ -66,7 +55,9 @@ fn dot_draws_every_process() {
 
 #[test]
 fn dot_shows_hostile_names_as_they_are() {
-    let Some(()) = dot_installed() else { return };
+    if !common::dot_available() {
+        return;
+    }
     let graph = common::hostile();
     let svg = render_svg(&to_dot(&graph, &DotOptions::default()), Duration::from_secs(30)).unwrap();
     let (texts, tips) = texts_and_tooltips(&svg);
@@ -94,13 +85,18 @@ fn missing_program_is_not_installed() {
 
 #[test]
 fn slow_program_is_killed() {
-    let program = fake_dot("sleep", "exec sleep 30");
-    let started = Instant::now();
-    let err = render_svg_with(&program, "digraph{}", Duration::from_millis(300)).unwrap_err();
-    let took = started.elapsed();
+    // The fake dot records its pid (kept by `exec`) and sleeps far past the deadline.
+    let pid_file = std::env::temp_dir().join(format!("gomon-graphviz-test-{}-sleep.pid", std::process::id()));
+    let program = fake_dot("sleep", &format!("echo $$ > {}\nexec sleep 300", pid_file.display()));
+    // 2 s: ample for the script's first line, far short of its sleep.
+    let err = render_svg_with(&program, "digraph{}", Duration::from_secs(2)).unwrap_err();
     assert!(matches!(err, RenderError::Timeout { .. }), "{err:?}");
-    assert!(took < Duration::from_secs(5), "took {took:?}");
     assert!(err.to_string().contains("killed"), "{err}");
+    // When the error comes back the child is gone (killed and reaped), not left sleeping.
+    let pid = std::fs::read_to_string(&pid_file).expect("the fake dot started and wrote its pid");
+    let proc_dir = Path::new("/proc").join(pid.trim());
+    assert!(!proc_dir.exists(), "the slow dot (pid {}) is still there after the timeout", pid.trim());
+    let _ = std::fs::remove_file(&pid_file);
 }
 
 #[test]

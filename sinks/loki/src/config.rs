@@ -27,9 +27,15 @@ use crate::labels::{self, LabelError};
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LokiConfig {
-    /// Push endpoint, `http(s)://HOST:PORT/loki/api/v1/push`. Unset: observations
-    /// go to a size-rotated NDJSON file in the state directory instead.
+    /// Push endpoint, `http(s)://HOST:PORT/loki/api/v1/push`. Unset: like the
+    /// original gomon, observations go to a local Loki
+    /// ([`DEFAULT_URL`], `http://localhost:3100/loki/api/v1/push`) while its `/ready`
+    /// answers (checked at start and every `ready_interval`), and to a size-rotated
+    /// NDJSON file in the state directory while it does not. `"off"`: always the file.
     pub url: Option<String>,
+    /// Without `url`: how often the local Loki's `/ready` is checked.
+    #[serde(with = "humantime_serde")]
+    pub ready_interval: Duration,
     /// Tenant, sent as `X-Scope-OrgID` (omitted when unset).
     pub tenant: Option<String>,
     /// PEM file of the CA(s) that sign Loki's certificate. Set: only these are
@@ -76,6 +82,20 @@ pub struct LokiConfig {
     pub file_keep: u32,
 }
 
+/// The Loki pushed to when `url` is unset, while it answers (the original's default).
+pub const DEFAULT_URL: &str = "http://localhost:3100/loki/api/v1/push";
+
+/// Where observations go, from [`LokiConfig::url`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LokiTarget<'a> {
+    /// `url = "off"`: the local NDJSON file only.
+    Off,
+    /// An explicit push URL: always Loki (the spool holds what it cannot take yet).
+    Explicit(&'a str),
+    /// No `url`: this Loki while its `/ready` answers, else the local file.
+    Auto(&'a str),
+}
+
 /// HTTP basic authentication. Give `password` or `password_file`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +114,7 @@ impl Default for LokiConfig {
     fn default() -> Self {
         LokiConfig {
             url: None,
+            ready_interval: Duration::from_secs(30),
             tenant: None,
             tls_ca_file: None,
             basic_auth: None,
@@ -121,6 +142,7 @@ impl std::fmt::Debug for LokiConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LokiConfig")
             .field("url", &self.url)
+            .field("ready_interval", &self.ready_interval)
             .field("tenant", &self.tenant)
             .field("tls_ca_file", &self.tls_ca_file)
             .field("basic_auth", &self.basic_auth)
@@ -202,7 +224,7 @@ impl LokiConfig {
     /// Checks the values, independent of the network and the spool.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, problem: &str| ConfigError::Invalid { key, problem: problem.to_owned() };
-        if let Some(url) = &self.url {
+        if let LokiTarget::Explicit(url) = self.target() {
             let parsed = reqwest::Url::parse(url).map_err(|e| invalid("url", &format!("`{url}` is not a URL: {e}")))?;
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(invalid("url", &format!("`{url}` must start with http:// or https://")));
@@ -251,7 +273,19 @@ impl LokiConfig {
         if self.file_max_bytes == 0 {
             return Err(invalid("file_max_bytes", "must be more than 0"));
         }
+        if self.ready_interval < Duration::from_millis(100) {
+            return Err(invalid("ready_interval", "must be at least 100ms"));
+        }
         Ok(())
+    }
+
+    /// Where observations go, as `url` says.
+    pub fn target(&self) -> LokiTarget<'_> {
+        match self.url.as_deref().map(str::trim) {
+            None | Some("") => LokiTarget::Auto(DEFAULT_URL),
+            Some(off) if off.eq_ignore_ascii_case("off") => LokiTarget::Off,
+            Some(url) => LokiTarget::Explicit(url),
+        }
     }
 
     /// The spool directory: `spool_dir`, else `<state_dir>/loki-spool`.

@@ -64,7 +64,7 @@ pub mod spool;
 mod stats;
 
 pub use batch::Batch;
-pub use config::{BasicAuth, ConfigError, LokiConfig};
+pub use config::{BasicAuth, ConfigError, DEFAULT_URL, LokiConfig, LokiTarget};
 pub use encode::Format;
 pub use entry::{DEFAULT_MAX_LINE_BYTES, Entry, TRUNCATION_MARKER};
 pub use labels::{LabelError, Labels, MAX_LABELS, MAX_NAME_BYTES, MAX_VALUE_BYTES};

@@ -15,14 +15,15 @@ use gomon_sink_grafana::{
     DrillDown, Frame, LogRow, Notice, logs_frame, node_graph_frames, time_series_frames, to_arrow,
 };
 
-use super::super::events::{EventsQuery, ObservationRow};
-use super::super::history::SeriesQuery;
 use super::super::proto::pluginv2::data_server::Data;
 use super::super::proto::pluginv2::{DataResponse, QueryDataRequest, QueryDataResponse};
-use super::super::query::{self, Focus, PanelQuery, Request};
+use super::super::query::{self, PanelQuery, Request};
 use super::super::settings::Instance;
-use super::super::source::{DataSource, SourceError};
-use super::{Plugin, ResolveError, now_ms};
+use super::{Plugin, ResolveError};
+use crate::agent::history::SeriesQuery;
+use crate::agent::query::{Focus, now_ms};
+use crate::agent::{DataSource, SourceError};
+use crate::observations::recent::{EventsQuery, ObservationRow};
 
 /// The `Data` service.
 pub struct DataService {
@@ -88,7 +89,7 @@ fn encode(frames: &[Frame]) -> Result<Vec<Vec<u8>>, (i32, String)> {
 /// Runs one parsed query against a source.
 pub async fn run(source: &DataSource, instance: &Instance, query: &PanelQuery) -> Result<Vec<Frame>, SourceError> {
     let to_ms = if query.to_ms > 0 { query.to_ms } else { now_ms() };
-    let from_ms = if query.from_ms > 0 { query.from_ms } else { to_ms - 3_600_000 };
+    let from_ms = if query.from_ms > 0 { query.from_ms } else { to_ms.saturating_sub(3_600_000) };
     match &query.request {
         Request::NodeGraph(focus) => {
             let mut notices = Vec::new();
@@ -107,7 +108,7 @@ pub async fn run(source: &DataSource, instance: &Instance, query: &PanelQuery) -
                 notices.push(Notice::warning(format!("Process {pid} is not running; showing the overview.")));
             }
             if let DataSource::Local(local) = source
-                && let Some(degraded) = super::super::privileges::summary(&local.proc_root)
+                && let Some(degraded) = local.degraded()
             {
                 notices.push(Notice::info(degraded));
             }

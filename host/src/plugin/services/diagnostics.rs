@@ -17,8 +17,8 @@ use super::super::proto::pluginv2::diagnostics_server::Diagnostics;
 use super::super::proto::pluginv2::{
     CheckHealthRequest, CheckHealthResponse, CollectMetricsRequest, CollectMetricsResponse,
 };
-use super::super::source::Check;
 use super::Plugin;
+use crate::agent::Check;
 use crate::telemetry;
 
 /// The `Diagnostics` service.
@@ -53,7 +53,7 @@ impl Diagnostics for DiagnosticsService {
     ) -> Result<tonic::Response<CollectMetricsResponse>, tonic::Status> {
         let mut host: Vec<MetricFamily> = vec![telemetry::build_info()];
         host.extend(telemetry::process_families());
-        let exposition = self.plugin.local_now().map(|local| local.schedule.latest());
+        let exposition = self.plugin.local_now().map(|local| local.latest());
         let mut families: Vec<&MetricFamily> =
             exposition.iter().flat_map(|e| e.families.iter()).chain(host.iter()).collect();
         families.sort_by(|a, b| a.name.cmp(&b.name));
@@ -65,9 +65,18 @@ impl Diagnostics for DiagnosticsService {
 
 /// The response for a list of checks: OK when all passed.
 pub fn report(checks: &[Check], source: &str) -> CheckHealthResponse {
-    let failed: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
+    let failed: Vec<&Check> = checks.iter().filter(|c| c.failed()).collect();
+    let starting: Vec<&Check> = checks.iter().filter(|c| c.starting).collect();
     let describe = |c: &&Check| format!("{}: {}", c.name, c.message);
-    let (status, message) = if failed.is_empty() {
+    let (status, message) = if failed.is_empty() && !starting.is_empty() {
+        (
+            HealthStatus::Unknown,
+            format!(
+                "gomon is still starting ({source}): {}",
+                starting.iter().map(describe).collect::<Vec<_>>().join("; ")
+            ),
+        )
+    } else if failed.is_empty() {
         (
             HealthStatus::Ok,
             format!(
@@ -102,5 +111,9 @@ mod tests {
         let response = report(&checks[..1], "local");
         assert_eq!(response.status, HealthStatus::Ok as i32);
         assert!(response.message.contains("probes: 6 loaded"), "{}", response.message);
+        let starting = [Check::starting("sampler", "no sample yet"), Check::pass("privileges", "all")];
+        let response = report(&starting, "local");
+        assert_eq!(response.status, HealthStatus::Unknown as i32);
+        assert!(response.message.starts_with("gomon is still starting"), "{}", response.message);
     }
 }

@@ -22,20 +22,22 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::agent::Agent;
 use super::proto::pluginv2::PluginContext;
 use super::settings::{Instance, SettingsError};
-use super::source::{DataSource, Local, SourceError};
+use crate::agent::remote::{Remote, RemoteOptions};
+use crate::agent::{DataSource, Local, Renderer, SourceError};
 
 /// How long a request waits for the local collector to come up.
 const READY_WAIT: Duration = Duration::from_secs(30);
 
 /// State shared by the services.
 pub struct Plugin {
-    /// The local collector, once it is up (`None` while starting).
+    /// The local agent, once it is up (`None` while starting, or in agent-URL mode).
     local: watch::Receiver<Option<Arc<Local>>>,
     /// One client per agent-backed instance: uid → (settings, client).
-    agents: Mutex<HashMap<String, (Instance, Arc<Agent>)>>,
+    agents: Mutex<HashMap<String, (Instance, Arc<Remote>)>>,
+    /// The process's one SVG renderer (the local agent's too).
+    renderer: Renderer,
     /// Turns true when asked to stop (SIGTERM or `GRPCController.Shutdown`).
     shutdown: watch::Sender<bool>,
 }
@@ -52,9 +54,14 @@ pub enum ResolveError {
 }
 
 impl Plugin {
-    /// State whose local collector arrives through `local`.
-    pub fn new(local: watch::Receiver<Option<Arc<Local>>>) -> Self {
-        Plugin { local, agents: Mutex::new(HashMap::new()), shutdown: watch::Sender::new(false) }
+    /// State whose local agent arrives through `local`.
+    pub fn new(local: watch::Receiver<Option<Arc<Local>>>, renderer: Renderer) -> Self {
+        Plugin { local, agents: Mutex::new(HashMap::new()), renderer, shutdown: watch::Sender::new(false) }
+    }
+
+    /// The process's one SVG renderer.
+    pub fn renderer(&self) -> &Renderer {
+        &self.renderer
     }
 
     /// Asks everything to stop.
@@ -92,19 +99,16 @@ impl Plugin {
         if let Some((settings, agent)) = agents.get(&instance.uid)
             && *settings == instance
         {
-            return Ok((DataSource::Agent(agent.clone()), instance));
+            return Ok((DataSource::Remote(agent.clone()), instance));
         }
-        let agent = Arc::new(Agent::new(url, &instance)?);
+        let options = RemoteOptions {
+            ca_pem: instance.agent_ca_cert.clone(),
+            tls_skip_verify: instance.json.tls_skip_verify,
+            token: instance.agent_token.clone(),
+        };
+        let agent = Arc::new(Remote::new(url, &options)?);
         tracing::info!(datasource = %instance.name, agent = %agent.url(), "Data source answers from a gomon agent.");
         agents.insert(instance.uid.clone(), (instance.clone(), agent.clone()));
-        Ok((DataSource::Agent(agent), instance))
+        Ok((DataSource::Remote(agent), instance))
     }
-}
-
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

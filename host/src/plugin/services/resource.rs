@@ -10,19 +10,15 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use gomon_sink_graphviz as graphviz;
 use tokio_stream::Stream;
 
 use super::super::proto::pluginv2::resource_server::Resource;
 use super::super::proto::pluginv2::{CallResourceRequest, CallResourceResponse, StringList};
-use super::super::query::{Focus, focus_text};
-use super::super::source::DataSource;
 use super::Plugin;
-
-/// How long `dot` may take before the built-in layout is used.
-const DOT_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::agent::query::Params;
+use crate::agent::{DataSource, Renderer};
 
 /// The `Resource` service.
 pub struct ResourceService {
@@ -70,12 +66,12 @@ impl ResourceService {
         };
         match path {
             "graph.svg" => {
-                let pid = match query_param(&request.url, "pid").map(|v| focus_text(v.trim())) {
-                    None | Some(Ok(Focus::Overview | Focus::NotAProcess(_))) => None,
-                    Some(Ok(Focus::Pid(pid))) => Some(pid),
-                    Some(Err(e)) => return text(400, &format!("pid: {e}")),
+                let query = request.url.split_once('?').map(|(_, query)| query);
+                let pid = match Params::parse(query).focus() {
+                    Ok(focus) => focus.pid(),
+                    Err(e) => return text(400, &e),
                 };
-                svg(&source, pid).await
+                svg(&source, self.plugin.renderer(), pid).await
             }
             "processes" => match source.processes().await {
                 Ok(rows) => json(&rows),
@@ -89,34 +85,16 @@ impl ResourceService {
     }
 }
 
-async fn svg(source: &DataSource, pid: Option<u32>) -> CallResourceResponse {
+async fn svg(source: &DataSource, renderer: &Renderer, pid: Option<u32>) -> CallResourceResponse {
     let graph = match source.nodegraph(pid).await {
         Ok(graph) => graph,
         Err(e) => return text(502, &e.to_string()),
     };
-    let rendered = tokio::task::spawn_blocking(move || {
-        let options = graphviz::DotOptions { focus_pid: pid, ..Default::default() };
-        let dot = graphviz::to_dot(&graph, &options);
-        match graphviz::render_svg(&dot, DOT_TIMEOUT) {
-            Ok(svg) => svg,
-            Err(e) => {
-                tracing::debug!("Graphviz unavailable, using the built-in layout: {e}");
-                graphviz::layout_svg_with(&graph, &options)
-            }
-        }
-    })
-    .await;
-    match rendered {
-        Ok(svg) => respond(200, "image/svg+xml", graphviz::svg_body(&svg).as_bytes().to_vec()),
-        Err(e) => text(500, &format!("rendering failed: {e}")),
+    let options = graphviz::DotOptions { focus_pid: pid, ..Default::default() };
+    match crate::agent::local::render(renderer, graph, options).await {
+        Ok(rendered) => respond(200, "image/svg+xml", graphviz::svg_body(&rendered.svg).as_bytes().to_vec()),
+        Err(e) => text(500, &e.to_string()),
     }
-}
-
-/// A query parameter of a request URL such as `graph.svg?pid=812`.
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let base = reqwest::Url::parse("http://resource.invalid/").ok()?;
-    let url = base.join(url).ok()?;
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 fn json<T: serde::Serialize>(value: &T) -> CallResourceResponse {
@@ -136,16 +114,4 @@ fn respond(code: i32, content_type: &str, body: Vec<u8>) -> CallResourceResponse
         ("Cache-Control".to_owned(), StringList { values: vec!["no-store".to_owned()] }),
     ]);
     CallResourceResponse { code, headers, body }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_parameters_come_from_the_url() {
-        assert_eq!(query_param("graph.svg?pid=812", "pid").as_deref(), Some("812"));
-        assert_eq!(query_param("graph.svg?a=1&pid=%2042", "pid").as_deref(), Some(" 42"));
-        assert_eq!(query_param("graph.svg", "pid"), None);
-    }
 }

@@ -21,7 +21,6 @@ use gomon_sink_grafana::{Field, FieldConfig, Frame, Series, Values, to_json};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 
-use super::super::history::SeriesQuery;
 use super::super::proto::pluginv2::publish_stream_response::Status as PublishStatus;
 use super::super::proto::pluginv2::stream_server::Stream as StreamTrait;
 use super::super::proto::pluginv2::subscribe_stream_response::Status as SubscribeStatus;
@@ -29,8 +28,10 @@ use super::super::proto::pluginv2::{
     PublishStreamRequest, PublishStreamResponse, RunStreamRequest, StreamPacket, SubscribeStreamRequest,
     SubscribeStreamResponse,
 };
-use super::super::source::DataSource;
-use super::{Plugin, now_ms};
+use super::Plugin;
+use crate::agent::DataSource;
+use crate::agent::history::SeriesQuery;
+use crate::agent::query::now_ms;
 
 /// How often an agent-backed stream polls.
 const AGENT_POLL: Duration = Duration::from_secs(5);
@@ -123,8 +124,8 @@ impl StreamTrait for StreamService {
 async fn pump(source: DataSource, metric: Option<String>, tx: mpsc::Sender<Result<StreamPacket, tonic::Status>>) {
     let name = metric.clone().unwrap_or_else(|| "metrics".to_owned());
     let mut updates = match &source {
-        DataSource::Local(local) => Some(local.history.subscribe()),
-        DataSource::Agent(_) => None,
+        DataSource::Local(local) => Some(local.history().subscribe()),
+        DataSource::Remote(_) => None,
     };
     let mut last_ms = now_ms() - FIRST_LOOKBACK_MS;
     let mut first = true;

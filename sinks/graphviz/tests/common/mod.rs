@@ -1,7 +1,24 @@
 //! Graphs shared by the tests.
 #![allow(dead_code)]
 
-use gomon_sink_graphviz::{Edge, Graph, Node, NodeKind};
+use gomon_sink_graphviz::{Edge, Graph, Node, NodeKind, RenderError, render_svg};
+
+/// Whether Graphviz `dot` is installed. Without it a test that needs it prints `SKIPPED` and
+/// returns early, unless `GOMON_REQUIRE_ALL` is set (`./run-tests` sets it, having installed
+/// graphviz): then it fails, so a machine without `dot` cannot pass silently.
+pub fn dot_available() -> bool {
+    match render_svg("digraph{}", std::time::Duration::from_secs(30)) {
+        Ok(_) => true,
+        Err(e @ RenderError::NotInstalled { .. }) => {
+            if std::env::var_os("GOMON_REQUIRE_ALL").is_some_and(|v| !v.is_empty() && v != "0") {
+                panic!("GOMON_REQUIRE_ALL is set and this test needs Graphviz: {e}");
+            }
+            eprintln!("SKIPPED: {e} (set GOMON_REQUIRE_ALL=1 to fail instead)");
+            false
+        }
+        Err(e) => panic!("dot is installed but fails on an empty graph: {e}"),
+    }
+}
 
 pub fn process(pid: u32, name: &str, depth: u32, exe: &str) -> Node {
     Node {

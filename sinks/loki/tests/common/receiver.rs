@@ -2,7 +2,8 @@
 //! loopback, decodes both bodies (raw snappy + protobuf, JSON with or without
 //! gzip), records what it kept, answers from a script of status codes, and can
 //! go down and come back on the same port. Plain HTTP, or HTTPS with a given
-//! certificate.
+//! certificate. The protobuf body is decoded by [`wire`], a reader written for the
+//! tests, never by the sink's own `proto` module.
 
 #![allow(dead_code)]
 
@@ -13,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use gomon_sink_loki::proto;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -21,6 +21,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+#[path = "wire.rs"]
+pub mod wire;
 
 /// One entry as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,24 +268,20 @@ pub fn decode(content_type: Option<&str>, encoding: Option<&str>, body: &[u8]) -
     match (content_type, encoding) {
         (Some("application/x-protobuf"), None) => {
             let raw = snap::raw::Decoder::new().decompress_vec(body).map_err(|e| format!("snappy: {e}"))?;
-            let push: proto::PushRequest = prost::Message::decode(&raw[..]).map_err(|e| format!("protobuf: {e}"))?;
-            let streams = push
-                .streams
-                .into_iter()
-                .map(|s| {
-                    let got = s
-                        .entries
-                        .into_iter()
-                        .map(|e| Got {
-                            time_nanos: e.timestamp.map_or(0, |t| t.to_nanos()),
-                            line: e.line,
-                            metadata: e.structured_metadata.into_iter().map(|p| (p.name, p.value)).collect(),
-                            received_nanos: now,
-                        })
-                        .collect();
-                    (s.labels, got)
-                })
-                .collect();
+            let push = wire::decode_push(&raw).map_err(|e| format!("protobuf: {e}"))?;
+            let mut streams = Vec::with_capacity(push.streams.len());
+            for s in push.streams {
+                let mut got = Vec::with_capacity(s.entries.len());
+                for e in s.entries {
+                    let ts =
+                        e.timestamp.ok_or_else(|| format!("protobuf: an entry of {} has no timestamp", s.labels))?;
+                    let time_nanos = ts
+                        .unix_nanos()
+                        .ok_or_else(|| format!("protobuf: timestamp {ts:?} is before 1970 or too late"))?;
+                    got.push(Got { time_nanos, line: e.line, metadata: e.metadata, received_nanos: now });
+                }
+                streams.push((s.labels, got));
+            }
             Ok((streams, raw.len()))
         }
         (Some("application/json"), encoding) => {

@@ -1,5 +1,6 @@
-//! A gomon agent: another gomon (`gomon run`, as root) whose JSON endpoints answer the
-//! plugin's questions over HTTPS, so Grafana can show any host and never needs root.
+//! A remote gomon agent: another gomon (`gomon run`, as root) whose JSON endpoints (its
+//! agent API) answer the same questions as [`Local`](super::local::Local) over HTTPS, so
+//! Grafana can show any host and never needs root.
 //!
 //! ```text
 //! GET <agentUrl>/api/nodegraph?pid=812                   → NodeGraph
@@ -10,35 +11,47 @@
 //! GET <agentUrl>/api/health                              → [Check]
 //! ```
 //!
-//! TLS: the data source's `agentCaCert` is the only root trusted when set (the agent's
-//! self-signed certificate), else the system's roots; `tlsSkipVerify` turns checking
-//! off. `agentToken` is sent as `Authorization: Bearer`.
+//! TLS: [`RemoteOptions::ca_pem`] (a data source's `agentCaCert`) is the only root
+//! trusted when set (the agent's self-signed certificate), else the system's roots;
+//! `tls_skip_verify` turns checking off. The token is sent as `Authorization: Bearer`.
+//! An answer is read up to [`MAX_BODY_BYTES`] and no further.
 
 use std::time::Duration;
 
 use gomon_sink_grafana::{NodeGraph, Series};
 use serde::de::DeserializeOwned;
 
-use super::events::{EventsQuery, RecentRows};
 use super::history::SeriesQuery;
-use super::settings::Instance;
 use super::source::{Check, ProcessRow, SourceError};
+use crate::observations::recent::{EventsQuery, RecentRows};
 
 /// Time one agent request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest answer accepted.
-const MAX_BODY_BYTES: usize = 64 << 20;
+pub const MAX_BODY_BYTES: usize = 64 << 20;
 
-/// A client of one agent.
-pub struct Agent {
+/// How to reach a remote agent: whom to trust and what to show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteOptions {
+    /// The only root certificate trusted (PEM), e.g. the agent's self-signed one;
+    /// `None`: the system's roots.
+    pub ca_pem: Option<String>,
+    /// Do not check the agent's certificate at all.
+    pub tls_skip_verify: bool,
+    /// Sent as `Authorization: Bearer`.
+    pub token: Option<String>,
+}
+
+/// A client of one remote agent.
+pub struct Remote {
     base: reqwest::Url,
     client: reqwest::Client,
     token: Option<String>,
 }
 
-impl Agent {
-    /// A client for the instance's agent.
-    pub fn new(mut base: reqwest::Url, instance: &Instance) -> Result<Agent, SourceError> {
+impl Remote {
+    /// A client for the agent at `base`.
+    pub fn new(mut base: reqwest::Url, options: &RemoteOptions) -> Result<Remote, SourceError> {
         // `join` replaces the last path segment unless the path ends in `/`.
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -47,16 +60,16 @@ impl Agent {
         let error = |message: String| SourceError::Agent { url: base.to_string(), message };
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).connect_timeout(Duration::from_secs(5));
-        if let Some(pem) = &instance.agent_ca_cert {
+        if let Some(pem) = &options.ca_pem {
             let cert = reqwest::Certificate::from_pem(pem.as_bytes())
                 .map_err(|e| error(format!("agentCaCert is not a PEM certificate: {e}")))?;
             builder = builder.tls_certs_only([cert]);
         }
-        if instance.json.tls_skip_verify {
+        if options.tls_skip_verify {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
         let client = builder.build().map_err(|e| error(format!("cannot build an HTTPS client: {e}")))?;
-        Ok(Agent { base, client, token: instance.agent_token.clone() })
+        Ok(Remote { base, client, token: options.token.clone() })
     }
 
     /// The agent's base URL.
@@ -78,11 +91,21 @@ impl Agent {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| self.error(format!("unreachable: {}", chain(&e))))?;
+        let mut response =
+            request.send().await.map_err(|e| self.error(format!("unreachable: {}", crate::error_chain(&e))))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| self.error(format!("{path}: reading the answer: {e}")))?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(self.error(format!("{path}: answer of {} bytes is too large", body.len())));
+        let too_large = || self.error(format!("{path}: the answer is larger than {MAX_BODY_BYTES} bytes"));
+        if response.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            response.chunk().await.map_err(|e| self.error(format!("{path}: reading the answer: {e}")))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_owned();
@@ -147,19 +170,4 @@ impl Agent {
             Err(e) => vec![Check::fail("agent", e.to_string())],
         }
     }
-}
-
-/// An error with its causes (reqwest's own message hides the TLS or connect reason).
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -1,8 +1,9 @@
 //! Recent observations (process, file and log events) for the plugin's `events` query
 //! and an agent's `/api/events`.
 //!
-//! The observe pipeline pushes each delivered batch into an [`ObservationRing`]
-//! (bounded; the oldest rows fall out); queries read the newest rows first. Until
+//! The observe pipeline pushes each delivered batch into an [`ObservationRing`],
+//! bounded by rows and by bytes (a row's line, names and labels): the oldest rows fall
+//! out first. Queries read the newest rows first. Until
 //! something pushes, the ring reports itself as not fed and the `events` query says so
 //! in the logs frame's notice.
 //!
@@ -20,6 +21,8 @@ use serde::{Deserialize, Serialize};
 
 /// Rows a ring keeps by default.
 pub const DEFAULT_CAPACITY: usize = 10_000;
+/// Bytes a ring keeps by default.
+pub const DEFAULT_CAPACITY_BYTES: usize = 16 << 20;
 
 /// One observation as the `events` query shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,35 +69,78 @@ pub trait RecentObservations: Send + Sync {
     fn recent(&self, query: &EventsQuery) -> RecentRows;
 }
 
+impl ObservationRow {
+    /// The bytes the row holds (what the ring's byte bound counts).
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.source.len()
+            + self.event.len()
+            + self.line.len()
+            + self
+                .labels
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + std::mem::size_of::<(String, String)>())
+                .sum::<usize>()
+    }
+}
+
 /// A bounded ring of recent observations.
 pub struct ObservationRing {
-    rows: Mutex<VecDeque<ObservationRow>>,
+    rows: Mutex<Rows>,
     capacity: usize,
+    capacity_bytes: usize,
     fed: AtomicBool,
 }
 
+#[derive(Default)]
+struct Rows {
+    rows: VecDeque<ObservationRow>,
+    bytes: usize,
+}
+
 impl ObservationRing {
-    /// An empty ring holding at most `capacity` rows.
+    /// An empty ring holding at most `capacity` rows and [`DEFAULT_CAPACITY_BYTES`].
     pub fn new(capacity: usize) -> Self {
-        ObservationRing { rows: Mutex::new(VecDeque::new()), capacity: capacity.max(1), fed: AtomicBool::new(false) }
+        ObservationRing::with_bytes(capacity, DEFAULT_CAPACITY_BYTES)
+    }
+
+    /// An empty ring holding at most `capacity` rows and `capacity_bytes` bytes of rows.
+    pub fn with_bytes(capacity: usize, capacity_bytes: usize) -> Self {
+        ObservationRing {
+            rows: Mutex::new(Rows::default()),
+            capacity: capacity.max(1),
+            capacity_bytes,
+            fed: AtomicBool::new(false),
+        }
     }
 
     /// Appends a batch (in time order); the oldest rows fall out beyond the capacity.
     /// An empty batch still marks the ring as fed.
     pub fn push(&self, batch: impl IntoIterator<Item = ObservationRow>) {
         self.fed.store(true, Ordering::Relaxed);
-        let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.rows.lock().unwrap_or_else(|e| e.into_inner());
         for row in batch {
-            if rows.len() == self.capacity {
-                rows.pop_front();
+            let size = row.bytes();
+            if size > self.capacity_bytes {
+                continue;
             }
-            rows.push_back(row);
+            while held.rows.len() >= self.capacity || held.bytes + size > self.capacity_bytes {
+                let Some(old) = held.rows.pop_front() else { break };
+                held.bytes -= old.bytes();
+            }
+            held.bytes += size;
+            held.rows.push_back(row);
         }
     }
 
     /// Rows held.
     pub fn len(&self) -> usize {
-        self.rows.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.rows.lock().unwrap_or_else(|e| e.into_inner()).rows.len()
+    }
+
+    /// Bytes of the rows held.
+    pub fn bytes(&self) -> usize {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner()).bytes
     }
 
     /// Whether no row is held.
@@ -119,8 +165,9 @@ impl RecentObservations for ObservationRing {
                 has(&row.line) || has(&row.source) || has(&row.event) || row.labels.iter().any(|(_, v)| has(v))
             }
         };
-        let rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
-        let rows = rows
+        let held = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        let rows = held
+            .rows
             .iter()
             .rev()
             .filter(|r| r.time_nanos >= query.from_nanos && r.time_nanos <= query.to_nanos)
@@ -164,5 +211,19 @@ mod tests {
         assert_eq!(ring.recent(&query(Some("42"), 10)).rows[0].time_nanos, 4, "label values match");
         let window = EventsQuery { from_nanos: 3, to_nanos: 3, filter: None, limit: 10 };
         assert_eq!(ring.recent(&window).rows.len(), 1);
+    }
+
+    #[test]
+    fn bounded_in_bytes_too() {
+        let one = row(0, "exec", &"x".repeat(1000), "1").bytes();
+        let ring = ObservationRing::with_bytes(1000, one * 3);
+        ring.push((0..10).map(|t| row(t, "exec", &"x".repeat(1000), "1")));
+        assert_eq!(ring.len(), 3);
+        assert!(ring.bytes() <= one * 3);
+        assert_eq!(ring.recent(&query(None, 10)).rows[2].time_nanos, 7, "the oldest fell out");
+        // A row larger than the whole ring is not kept (and evicts nothing).
+        ring.push([row(11, "exec", &"y".repeat(one * 4), "1")]);
+        assert_eq!(ring.len(), 3);
+        assert_eq!(ring.recent(&query(None, 10)).rows[0].time_nanos, 9);
     }
 }
