@@ -90,24 +90,37 @@ fn main() {
 
     // 2. Cold: 16 MiB of other memory touched between calls (as a sampling
     // cycle's other work does), and a pause, so caches and the branch
-    // predictor no longer hold the call path.
+    // predictor no longer hold the call path; and each alone.
     let pause = Duration::from_millis(std::env::var("PAUSE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1));
     let mut junk = vec![0u8; 16 << 20];
-    let mut total = Duration::ZERO;
     let cold_calls = 2000u32;
-    for i in 0..cold_calls {
-        for chunk in junk.chunks_mut(64) {
-            chunk[0] = chunk[0].wrapping_add(i as u8);
+    for (touch, sleep, guard, what) in [
+        (true, true, true, format!("16 MiB touched and {pause:?} asleep between calls")),
+        (true, false, true, "16 MiB touched between calls".to_owned()),
+        (false, true, true, format!("{pause:?} asleep between calls")),
+        (false, true, false, format!("{pause:?} asleep between calls, without the guard")),
+    ] {
+        set.set_wall_guard(guard);
+        let mut times = Vec::with_capacity(cold_calls as usize);
+        for i in 0..cold_calls {
+            if touch {
+                for chunk in junk.chunks_mut(64) {
+                    chunk[0] = chunk[0].wrapping_add(i as u8);
+                }
+            }
+            if sleep {
+                std::thread::sleep(pause);
+            }
+            let t = Instant::now();
+            set.measure_all(&snapshot);
+            times.push(t.elapsed());
         }
-        std::thread::sleep(pause);
-        let t = Instant::now();
-        set.measure_all(&snapshot);
-        total += t.elapsed();
+        println!("{cold_calls} calls, {what}: {:?} median per call", median(times));
     }
+    set.set_wall_guard(true);
     let summary = &set.summaries()[0];
     assert!(summary.errors.values().all(|&n| n == 0), "the probe failed: {summary:?}");
     println!("({} calls of {} made, none failed)", summary.calls, summary.name);
-    println!("{cold_calls} calls with 16 MiB touched and {pause:?} asleep between: {:?} per call", total / cold_calls);
     std::hint::black_box(&junk);
 
     // 3. The alternative: async calls under a watchdog timeout.

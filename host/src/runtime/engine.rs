@@ -43,11 +43,12 @@ pub struct Busy<'a>(&'a Ticker);
 impl Ticker {
     /// Marks the start of guest calls.
     pub fn enter(&self) -> Busy<'_> {
-        self.busy.fetch_add(1, Ordering::SeqCst);
-        // The ticker sets `asleep` before it reads `busy` (both SeqCst): if it
+        // Only the guard that makes the count non-zero may need to wake the
+        // ticker; the others find it woken (or being woken) already. The
+        // ticker sets `asleep` before it reads `busy` (both SeqCst): if it
         // read 0 it is waiting or about to, and holds the lock until it waits,
         // so a notification under the lock cannot be lost.
-        if self.asleep.load(Ordering::SeqCst) {
+        if self.busy.fetch_add(1, Ordering::SeqCst) == 0 && self.asleep.load(Ordering::SeqCst) {
             let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.wake.notify_one();
         }

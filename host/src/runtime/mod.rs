@@ -201,7 +201,12 @@ impl Loader {
             // (engine_config.rs). wasmtime checks that it matches this
             // engine (version, settings, CPU features) before using it.
             match unsafe { Component::deserialize(&self.engine, artifact) } {
-                Ok(component) => Some(component),
+                Ok(component) => {
+                    // wasmtime copied the code into memory of its own: the
+                    // binary's pages that held it are not needed again.
+                    release_pages(artifact);
+                    Some(component)
+                }
                 Err(e) => {
                     tracing::info!(
                         probe = label,
@@ -495,11 +500,13 @@ impl ProbeSet {
     /// first cycle) and are always called (a file probe that replaces one is
     /// an operator probe here). Operator probes follow, the one
     /// waiting longest first, within a budget of [`OPERATOR_BUDGET`] of an
-    /// interval: one is called only if its whole deadline fits in what is
+    /// interval: one is called only if the time it may take fits in what is
     /// left of the budget (the first always is), else it is put off to the
-    /// next cycle, where it comes earlier. So however many probes run to
-    /// their deadline, the calls of a cycle end within the budget or one
-    /// deadline, whichever is longer, and samples stay fresh.
+    /// next cycle, where it comes earlier. What a probe may take is its
+    /// whole deadline when it is new or last ran into it, else twice its
+    /// last call ([`probe::Stats::reserve`]). So probes that run to their
+    /// deadline run one per cycle, fast ones all run, and samples stay
+    /// fresh.
     pub fn measure_all(&mut self, snapshot: &types::Snapshot) -> Vec<MetricFamily> {
         let mut out: Vec<MetricFamily> = Vec::new();
         let mut this_cycle: HashSet<String> = HashSet::new();
@@ -523,7 +530,7 @@ impl ProbeSet {
                 continue;
             }
             if probe.source != Source::Builtin {
-                if operator_calls > 0 && now + probe.limits.call_timeout > budget_end {
+                if operator_calls > 0 && now + probe.stats.reserve(probe.limits.call_timeout) > budget_end {
                     probe.stats.deferred += 1;
                     continue;
                 }
@@ -533,8 +540,11 @@ impl ProbeSet {
             let view = restrict(snapshot, &probe.needs);
             let started = Instant::now();
             let result = probe.instance.measure(&view);
+            let took = started.elapsed();
             probe.stats.calls += 1;
-            probe.stats.durations.observe(started.elapsed().as_secs_f64());
+            probe.stats.durations.observe(took.as_secs_f64());
+            let timed_out = matches!(&result, Err(e) if e.kind == ErrorKind::Timeout);
+            probe.stats.last_duration = Some((took, timed_out));
             let result = result.map(|families| {
                 probe.last_series = families.iter().map(|f| f.series.len()).sum();
                 let holder = Holder { name: &probe.name, builtin: probe.builtin_names() };
@@ -939,6 +949,28 @@ pub fn restrict<'a>(snapshot: &'a types::Snapshot, needs: &[Capability]) -> Cow<
         },
         connections: if has(Capability::Connections) { snapshot.connections.clone() } else { Vec::new() },
     })
+}
+
+/// Drops the resident pages of a read-only part of gomon's own binary
+/// (an embedded artifact, once deserialized): they count in gomon's RSS but
+/// are not read again, and would be read back from the file if they were.
+fn release_pages(bytes: &'static [u8]) {
+    #[cfg(target_os = "linux")]
+    {
+        let page = 4096usize;
+        let start = (bytes.as_ptr() as usize).div_ceil(page) * page;
+        let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
+        if end > start {
+            // SAFETY: [start, end) lies inside `bytes`, a `'static` slice of
+            // the binary's read-only data (include_bytes!), mapped privately
+            // from the executable and never written. MADV_DONTNEED only drops
+            // these clean pages from the process; any later read faults them
+            // in again from the file, with the same contents.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
 }
 
 /// Hands memory freed by the compiler back to the OS. Compiling a

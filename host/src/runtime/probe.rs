@@ -525,9 +525,21 @@ pub struct Stats {
     /// Calls put off to a later cycle because the cycle's time for operator
     /// probes was spent.
     pub deferred: u64,
+    /// How long the last call took, and whether it ran into its deadline.
+    pub last_duration: Option<(Duration, bool)>,
 }
 
 impl Stats {
+    /// The time to set aside for the next call in a cycle's budget: the
+    /// whole deadline for a probe never called or whose last call ran into
+    /// it, else twice its last call (at least 1 ms, at most the deadline).
+    pub fn reserve(&self, call_timeout: Duration) -> Duration {
+        match self.last_duration {
+            Some((took, false)) => (took * 2).max(Duration::from_millis(1)).min(call_timeout),
+            _ => call_timeout,
+        }
+    }
+
     /// Records one failure.
     pub fn fail(&mut self, kind: ErrorKind, message: String) {
         let index = ErrorKind::ALL.iter().position(|k| *k == kind).expect("kind is in ALL");
@@ -636,6 +648,21 @@ mod tests {
         assert_eq!(l.total, (60 << 20) + 1000 * TABLE_ELEMENT_BYTES);
         // Instances, tables and memories are bounded in number too.
         assert_eq!((l.instances(), l.tables(), l.memories()), (MAX_INSTANCES, MAX_TABLES, MAX_MEMORIES));
+    }
+
+    #[test]
+    fn a_probe_reserves_its_deadline_until_it_has_been_quick() {
+        let timeout = Duration::from_millis(500);
+        let mut stats = Stats::default();
+        assert_eq!(stats.reserve(timeout), timeout, "never called");
+        stats.last_duration = Some((Duration::from_micros(20), false));
+        assert_eq!(stats.reserve(timeout), Duration::from_millis(1));
+        stats.last_duration = Some((Duration::from_millis(100), false));
+        assert_eq!(stats.reserve(timeout), Duration::from_millis(200));
+        stats.last_duration = Some((Duration::from_millis(400), false));
+        assert_eq!(stats.reserve(timeout), timeout);
+        stats.last_duration = Some((Duration::from_millis(500), true));
+        assert_eq!(stats.reserve(timeout), timeout, "ran into its deadline");
     }
 
     #[test]
