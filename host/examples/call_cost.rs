@@ -58,7 +58,10 @@ fn main() {
     }
 
     let summary = &set.summaries()[0];
-    assert!(summary.calls >= 1000 && summary.errors.values().all(|&n| n == 0), "the probe is not being called: {summary:?}");
+    assert!(
+        summary.calls >= 1000 && summary.errors.values().all(|&n| n == 0),
+        "the probe is not being called: {summary:?}"
+    );
 
     // 1. Warm, guard on and off, alternating rounds (the minimum over rounds
     // is the cost without interference from other load; the median is shown too).

@@ -267,7 +267,7 @@ fn each_capability_passes_exactly_its_part() {
     let interfaces = sampler.interfaces().ok();
     let processes = sampler.processes(true).expect("fixture processes").processes;
     let mut full = snapshot::build(1_700_000_000.0, Some(system), filesystems, disks, interfaces);
-    snapshot::add_processes(&mut full, processes, &[]);
+    snapshot::add_processes(&mut full, processes);
     full.connections.push(Connection {
         kind: ConnectionKind::Tcp,
         state: "established".into(),
