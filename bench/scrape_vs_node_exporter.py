@@ -5,8 +5,8 @@ Starts the release gomon and prometheus-node-exporter on loopback, scrapes each
 `/metrics` N times, interleaved, with one keep-alive `requests.Session` per target and
 Prometheus' own request headers, and reports gomon / node_exporter ratios from the same
 run: latency p50 and p99, CPU seconds per scrape, RSS, series count and body size. Also
-gomon's RSS on a first start (cold compile of the built-in probes) and with a warm compile
-cache, and the CPU of one sampling cycle, added to gomon's CPU per scrape for a like-for-like
+gomon's RSS on a first start (empty state dir; the built-in probes come precompiled from the
+binary) and on a second start with the same state dir, and the CPU of one sampling cycle, added to gomon's CPU per scrape for a like-for-like
 comparison with node_exporter (which collects on every scrape).
 
 Run from the repository root after `./run-tests` (or `cargo build --release -p gomon`
@@ -224,14 +224,18 @@ def print_rss(rss: dict) -> None:
     print()
     print(f"| {'start':<44} | {'RSS (MiB)':>9} | {'peak RSS (MiB)':>14} |")
     print(f"|{'-' * 46}|{'-' * 11}|{'-' * 16}|")
-    names = {"cold": "first start (empty state dir: compiles)", "warm": "second start (compile cache warm)"}
+    names = {"cold": "first start (empty state dir)", "warm": "second start (same state dir)"}
     for phase in ("cold", "warm"):
         rss_b, hwm, origins = rss[phase]
         print(f"| {names[phase]:<44} | {rss_b / 2**20:>9.1f} | {hwm / 2**20:>14.1f} |")
     print()
-    cached = {phase: sum("cached=true" in line for line in rss[phase][2]) for phase in rss}
-    print(f"built-in probes loaded from the compile cache: cold start {cached['cold']}, warm start {cached['warm']}; "
-          "both passes below run with the warm cache (the steady state of an installed gomon).")
+    def count(phase: str, origin: str) -> int:
+        return sum(f'origin="{origin}"' in line for line in rss[phase][2])
+
+    print("built-in probes loaded from the binary (precompiled at build time) / compiled at start: "
+          f"first start {count('cold', 'embedded')} / {count('cold', 'compiled')}, "
+          f"second start {count('warm', 'embedded')} / {count('warm', 'compiled')}; "
+          "both passes below run with the second start's state dir.")
 
 
 def print_cycle(cycle: dict, seconds: float) -> None:
@@ -270,8 +274,9 @@ def main() -> int:
     print("- gomon has no mode that samples on every scrape; the CPU of one sampling cycle is")
     print("  measured separately (--interval 100ms, no scrapes) and added to gomon's CPU per scrape")
     print("  in the row 'CPU per scrape + 1 cycle', the like-for-like figure against node_exporter.")
-    print("- RSS is reported for a first start (compiles the built-in probes) and a start with a warm")
-    print("  compile cache; the passes run with the warm cache, as an installed gomon does.")
+    print("- RSS is reported for a first start (empty state dir) and a second start with the same")
+    print("  state dir; the built-ins come precompiled from the binary in both. The passes run with")
+    print("  the second start's state dir, as an installed gomon does.")
     print("- Both get Prometheus' Accept and Accept-Encoding: gzip headers; gomon over HTTPS")
     print("  (one TLS handshake, then keep-alive) in pass 1, plain HTTP in pass 2; node_exporter")
     print("  always plain HTTP with Debian's default collectors (it exposes far more series).")

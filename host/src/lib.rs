@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod serve;
 pub mod snapshot;
 pub mod telemetry;
+pub mod trust;
 
 /// The samplers, a crate of their own (`host/sample`, no WASM or tokio in
 /// it); `crate::sample::…` paths name them.

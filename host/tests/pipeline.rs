@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gomon::runtime::engine::Origin;
+use gomon::runtime::builtin::BUILTIN_PROBES;
 use gomon::runtime::probe::Limits;
-use gomon::runtime::{ProbeSet, RuntimeOptions};
+use gomon::runtime::{Origin, Prepared, ProbeSet, RuntimeOptions, Source};
 use gomon::sample::{FilesystemUsage, SampleConfig, Sampler};
 use gomon::snapshot;
 use gomon_sink_prometheus::{Format, MetricFamily, Value};
@@ -185,30 +185,104 @@ fn a_missing_file_removes_only_the_series_it_feeds() {
     assert!(intact.len() > 100, "{} series", intact.len());
 }
 
+/// Options for loading the built-ins' components as files: each granted
+/// what it needs.
+fn file_options(cache: &Path) -> RuntimeOptions {
+    let mut options = options(Some(cache.to_owned()));
+    for builtin in BUILTIN_PROBES {
+        let all = gomon::runtime::ALL_CAPABILITIES.iter().map(|c| gomon::runtime::capability_name(*c).to_owned());
+        let config = gomon::config::ProbeConfig { grants: Some(all.collect()), ..Default::default() };
+        options.probe_config.insert(builtin.name.to_owned(), config);
+    }
+    options
+}
+
+/// Loads the built-in probes' components the way files from the probe
+/// directory are loaded (through the compile cache), replacing the built-ins.
+fn load_as_files(probes: &mut ProbeSet, dir: &Path) -> Vec<Origin> {
+    let loader = probes.loader();
+    let mut origins = Vec::new();
+    for builtin in BUILTIN_PROBES {
+        let path = dir.join(format!("{}.wasm", builtin.name));
+        let prepared = loader.prepare(builtin.component, Source::File(path.clone()), builtin.name).unwrap();
+        if let Prepared::Probe(probe) = &prepared {
+            origins.push(probe.origin);
+        }
+        probes.insert_file(prepared).unwrap();
+    }
+    origins
+}
+
+fn cache_files(cache: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn built_in_probes_come_from_the_binary_not_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let mut probes = ProbeSet::new(options(Some(cache.clone()))).unwrap();
+    assert!(probes.load_builtins().is_empty());
+    // Precompiled by build.rs for this machine: nothing compiled, nothing cached.
+    let origins: Vec<_> = probes.probes().iter().map(|p| (p.name.clone(), p.origin)).collect();
+    assert!(origins.iter().all(|(_, o)| *o == Origin::Embedded), "{origins:?}");
+    assert!(!cache.exists() || cache_files(&cache).is_empty());
+    measure_fixtures(&mut probes);
+    assert!(probes.probes().iter().all(|p| p.stats.up));
+}
+
 #[test]
 fn compiled_probes_are_cached_and_reused() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    let mut first = ProbeSet::new(options(Some(cache.clone()))).unwrap();
-    assert!(first.load_builtins().is_empty());
-    assert!(first.probes().iter().all(|p| p.origin == Origin::Compiled));
-    let cached = std::fs::read_dir(&cache).unwrap().count();
-    assert_eq!(cached, first.probes().len());
+    let mut first = ProbeSet::new(file_options(&cache)).unwrap();
+    let origins = load_as_files(&mut first, dir.path());
+    assert!(origins.iter().all(|o| *o == Origin::Compiled), "{origins:?}");
+    assert_eq!(cache_files(&cache).len(), BUILTIN_PROBES.len());
 
-    let mut second = ProbeSet::new(options(Some(cache.clone()))).unwrap();
-    assert!(second.load_builtins().is_empty());
-    assert!(second.probes().iter().all(|p| p.origin == Origin::Cached));
+    let mut second = ProbeSet::new(file_options(&cache)).unwrap();
+    let origins = load_as_files(&mut second, dir.path());
+    assert!(origins.iter().all(|o| *o == Origin::Cached), "{origins:?}");
     // A cached probe works like a compiled one.
     measure_fixtures(&mut second);
     assert!(second.probes().iter().all(|p| p.stats.up));
 
     // A corrupt cache entry is discarded and the probe recompiled.
-    for entry in std::fs::read_dir(&cache).unwrap() {
-        std::fs::write(entry.unwrap().path(), b"not a compiled component").unwrap();
+    for path in cache_files(&cache) {
+        std::fs::write(path, b"not a compiled component").unwrap();
     }
-    let mut third = ProbeSet::new(options(Some(cache))).unwrap();
-    assert!(third.load_builtins().is_empty());
-    assert!(third.probes().iter().all(|p| p.origin == Origin::Compiled));
+    let mut third = ProbeSet::new(file_options(&cache)).unwrap();
+    let origins = load_as_files(&mut third, dir.path());
+    assert!(origins.iter().all(|o| *o == Origin::Compiled), "{origins:?}");
+
+    // One probe's authentic artifact copied over another's: refused, recompiled.
+    let files = cache_files(&cache);
+    let (a, b) = (&files[0], &files[1]);
+    std::fs::copy(a, b).unwrap();
+    let mut fourth = ProbeSet::new(file_options(&cache)).unwrap();
+    let origins = load_as_files(&mut fourth, dir.path());
+    assert_eq!(origins.iter().filter(|o| **o == Origin::Compiled).count(), 1, "{origins:?}");
+    measure_fixtures(&mut fourth);
+    assert!(fourth.probes().iter().all(|p| p.stats.up));
+}
+
+#[test]
+fn an_untrusted_cache_directory_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut probes = ProbeSet::new(file_options(&cache)).unwrap();
+    let origins = load_as_files(&mut probes, dir.path());
+    assert!(origins.iter().all(|o| *o == Origin::Compiled), "{origins:?}");
+    assert!(std::fs::read_dir(&cache).unwrap().next().is_none(), "nothing written to a 0777 cache");
 }
 
 #[test]
@@ -243,4 +317,69 @@ fn bad_probe_files_are_refused_with_the_file_named() {
     assert!(probes.probes().is_empty());
     // A missing directory is simply empty.
     assert!(probes.load_dir(&dir.path().join("absent")).is_empty());
+}
+
+/// A probe gets exactly the parts of the snapshot it needs and is granted:
+/// each capability alone, a pair, and none, on a snapshot with every part.
+#[test]
+fn each_capability_passes_exactly_its_part() {
+    use gomon::runtime::bindings::types::{Capability, Connection, ConnectionKind, Snapshot};
+    use gomon::runtime::restrict;
+    let mut sampler = fixture_sampler();
+    let system = sampler.system().expect("fixture /proc samples");
+    let filesystems = sampler.filesystems();
+    let disks = sampler.disks().ok();
+    let interfaces = sampler.interfaces().ok();
+    let processes = sampler.processes(true).expect("fixture processes").processes;
+    let mut full = snapshot::build(1_700_000_000.0, Some(system), filesystems, disks, interfaces);
+    snapshot::add_processes(&mut full, processes);
+    full.connections.push(Connection {
+        kind: ConnectionKind::Tcp,
+        state: "established".into(),
+        inode: 1,
+        local_address: "127.0.0.1".into(),
+        local_port: 1,
+        remote_address: "127.0.0.1".into(),
+        remote_port: 2,
+        remote_host_name: None,
+        peer_inode: 0,
+        pids: vec![1],
+    });
+    assert!(full.processes.iter().any(|p| p.details.is_some()), "fixture processes have details");
+
+    // Which parts a view holds: system, filesystems, disks, network, processes, details, connections.
+    let parts = |s: &Snapshot| {
+        [
+            s.system.is_some(),
+            !s.filesystems.is_empty(),
+            !s.disks.is_empty(),
+            !s.interfaces.is_empty(),
+            !s.processes.is_empty(),
+            s.processes.iter().any(|p| p.details.is_some()),
+            !s.connections.is_empty(),
+        ]
+    };
+    assert_eq!(parts(&full), [true; 7], "the full snapshot has every part");
+    let cases: &[(&[Capability], [bool; 7])] = &[
+        (&[], [false; 7]),
+        (&[Capability::System], [true, false, false, false, false, false, false]),
+        (&[Capability::Filesystems], [false, true, false, false, false, false, false]),
+        (&[Capability::Disks], [false, false, true, false, false, false, false]),
+        (&[Capability::Network], [false, false, false, true, false, false, false]),
+        (&[Capability::Processes], [false, false, false, false, true, false, false]),
+        // Details are a part of processes: alone they give nothing.
+        (&[Capability::ProcessDetails], [false; 7]),
+        (&[Capability::Processes, Capability::ProcessDetails], [false, false, false, false, true, true, false]),
+        (&[Capability::Connections], [false, false, false, false, false, false, true]),
+        // Observations are event batches, no part of a snapshot.
+        (&[Capability::Observations], [false; 7]),
+    ];
+    for (needs, want) in cases {
+        let view = restrict(&full, needs);
+        assert_eq!(parts(&view), *want, "needs {needs:?}");
+        assert_eq!(view.taken_at_seconds, full.taken_at_seconds);
+    }
+    // Everything at once is the snapshot itself, not a copy.
+    let all = gomon::runtime::ALL_CAPABILITIES;
+    assert!(matches!(restrict(&full, all), std::borrow::Cow::Borrowed(_)));
 }

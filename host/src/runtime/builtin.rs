@@ -1,5 +1,5 @@
 //! The built-in probes, compiled from `probes/` by `host/build.rs` and
-//! embedded in the binary.
+//! embedded in the binary, each with its precompiled form.
 
 /// One embedded probe component.
 pub struct BuiltinProbe {
@@ -7,6 +7,10 @@ pub struct BuiltinProbe {
     pub name: &'static str,
     /// The component's bytes.
     pub component: &'static [u8],
+    /// The component compiled at build time for the build machine with the
+    /// runtime engine's settings (`engine_config.rs`); `None` when gomon was
+    /// cross-compiled. Loaded only if it matches the running engine.
+    pub precompiled: Option<&'static [u8]>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/builtin_probes.rs"));

@@ -109,6 +109,16 @@ impl ComponentShape {
         Ok(shape)
     }
 
+    /// The top-level import and export names of a compiled component (for
+    /// a component whose bytes were not parsed: a precompiled built-in).
+    pub fn of_component(component: &wasmtime::component::Component, engine: &wasmtime::Engine) -> ComponentShape {
+        let ty = component.component_type();
+        ComponentShape {
+            imports: ty.imports(engine).map(|(name, _)| name.to_owned()).collect(),
+            exports: ty.exports(engine).map(|(name, _)| name.to_owned()).collect(),
+        }
+    }
+
     /// The contract versions named in imports and exports (normally one).
     pub fn contract_versions(&self) -> Vec<&str> {
         let mut versions: Vec<&str> = self

@@ -1,31 +1,21 @@
-//! The one shared wasmtime `Engine`, its epoch ticker and the on-disk cache
-//! of compiled components.
+//! The one shared wasmtime `Engine` and its epoch ticker.
 
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
-use wasmtime::{Config, Engine};
+use wasmtime::Engine;
+
+include!("engine_config.rs");
 
 /// How often the epoch advances. A call's deadline is a number of ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Builds the engine (epoch interruption on, conservative memory settings)
-/// and the ticker that advances its epoch while guest code runs.
+/// Builds the engine ([`engine_config`]: epoch interruption on,
+/// conservative memory settings) and the ticker that advances its epoch while guest code runs.
 pub fn new_engine() -> anyhow::Result<(Engine, Arc<Ticker>)> {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    config.epoch_interruption(true);
-    // Probes are small: reserve 64 MiB of address space up front instead of
-    // wasmtime's default 4 GiB per memory, and let memories move if a probe
-    // grows beyond (up to its configured limit).
-    config.memory_reservation(64 << 20);
-    config.memory_guard_size(2 << 20);
-    config.memory_may_move(true);
-    let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("cannot create the WebAssembly engine: {e:#}"))?;
+    let engine =
+        Engine::new(&engine_config()).map_err(|e| anyhow::anyhow!("cannot create the WebAssembly engine: {e:#}"))?;
     let ticker = Arc::new(Ticker::default());
     ticker.clone().start(Engine::weak(&engine));
     Ok((engine, ticker))
@@ -33,20 +23,35 @@ pub fn new_engine() -> anyhow::Result<(Engine, Arc<Ticker>)> {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`], but only while some
 /// guest call is running: an idle gomon does not wake up 100 times a second.
+///
+/// Entering is an atomic increment; only a guard that finds the ticker
+/// asleep wakes it (a futex wake, a few microseconds). The probe set takes
+/// one guard around a whole cycle of calls, so that wake happens once per
+/// cycle and outside any one probe's measured call.
 #[derive(Default)]
 pub struct Ticker {
-    busy: Mutex<usize>,
+    busy: AtomicUsize,
+    /// Set by the ticker (under `lock`) before it checks `busy` and waits.
+    asleep: AtomicBool,
+    lock: Mutex<()>,
     wake: Condvar,
 }
 
-/// Marks a guest call in progress; the ticker runs until every guard is gone.
+/// Marks guest calls in progress; the ticker runs until every guard is gone.
 pub struct Busy<'a>(&'a Ticker);
 
 impl Ticker {
-    /// Marks the start of a guest call.
+    /// Marks the start of guest calls.
     pub fn enter(&self) -> Busy<'_> {
-        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.wake.notify_one();
+        // Only the guard that makes the count non-zero may need to wake the
+        // ticker; the others find it woken (or being woken) already. The
+        // ticker sets `asleep` before it reads `busy` (both SeqCst): if it
+        // read 0 it is waiting or about to, and holds the lock until it waits,
+        // so a notification under the lock cannot be lost.
+        if self.busy.fetch_add(1, Ordering::SeqCst) == 0 && self.asleep.load(Ordering::SeqCst) {
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.wake.notify_one();
+        }
         Busy(self)
     }
 
@@ -56,18 +61,20 @@ impl Ticker {
             .spawn(move || {
                 loop {
                     {
-                        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-                        while *busy == 0 {
+                        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                        self.asleep.store(true, Ordering::SeqCst);
+                        while self.busy.load(Ordering::SeqCst) == 0 {
                             // Wake now and then to notice the engine is gone.
-                            busy = self
+                            guard = self
                                 .wake
-                                .wait_timeout(busy, Duration::from_secs(1))
+                                .wait_timeout(guard, Duration::from_secs(1))
                                 .unwrap_or_else(|e| e.into_inner())
                                 .0;
-                            if *busy == 0 && engine.upgrade().is_none() {
+                            if self.busy.load(Ordering::SeqCst) == 0 && engine.upgrade().is_none() {
                                 return;
                             }
                         }
+                        self.asleep.store(false, Ordering::SeqCst);
                     }
                     match engine.upgrade() {
                         Some(engine) => engine.increment_epoch(),
@@ -82,70 +89,6 @@ impl Ticker {
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        *self.0.busy.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// Compiled components on disk, keyed by the component's bytes and by
-/// everything about the engine that makes compiled code incompatible
-/// (wasmtime version, settings, CPU features).
-pub struct ComponentCache {
-    dir: Option<PathBuf>,
-}
-
-/// Where a component came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// Loaded from the cache.
-    Cached,
-    /// Compiled now (and written to the cache when possible).
-    Compiled,
-}
-
-impl ComponentCache {
-    /// A cache in `dir` (created on first write). `None` disables it.
-    pub fn new(dir: Option<PathBuf>) -> Self {
-        ComponentCache { dir }
-    }
-
-    /// Returns the compiled component, from the cache when present.
-    pub fn load(&self, engine: &Engine, bytes: &[u8]) -> anyhow::Result<(Component, Origin)> {
-        let Some(dir) = &self.dir else {
-            return Ok((Component::new(engine, bytes)?, Origin::Compiled));
-        };
-        let path = dir.join(format!("{}.cwasm", cache_key(engine, bytes)));
-        // Read into memory rather than map the file: a cache file truncated
-        // under a mapping would kill the process with SIGBUS.
-        if let Ok(compiled) = std::fs::read(&path) {
-            // SAFETY: the file was written by `Component::serialize` of this
-            // same engine configuration (the key covers it) into gomon's
-            // private state directory; wasmtime also checks its header.
-            match unsafe { Component::deserialize(engine, &compiled) } {
-                Ok(component) => return Ok((component, Origin::Cached)),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "Discarding unreadable compiled probe."),
-            }
-        }
-        let component = Component::new(engine, bytes)?;
-        if let Err(e) = write_atomically(dir, &path, &component.serialize()?) {
-            tracing::warn!(path = %path.display(), error = %e, "Cannot cache the compiled probe.");
-        }
-        Ok((component, Origin::Compiled))
-    }
-}
-
-fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
-    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
-    let mut digest = Sha256::new();
-    digest.update(bytes);
-    digest.update(engine_hash.finish().to_le_bytes());
-    digest.update(env!("CARGO_PKG_VERSION").as_bytes());
-    hex::encode(&digest.finalize()[..16])
-}
-
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }

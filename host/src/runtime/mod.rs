@@ -2,18 +2,24 @@
 //! into them.
 //!
 //! Loading a probe goes: check the component's shape against the contract
-//! ([`contract`]) → compile, or load the compiled form from the cache
-//! ([`engine::ComponentCache`]) → pre-link against the host's imports →
-//! instantiate, `describe`, `configure` → check its needs against its grants.
-//! Each step's failure names the probe and the reason.
+//! ([`contract`]) → compile, or load the compiled form from the binary
+//! (built-ins, [`builtin`]) or the authenticated cache
+//! ([`cache::ComponentCache`]) → pre-link against the host's imports
+//! (the contract and the sandbox's WASI, [`wasi`]) → instantiate,
+//! `describe`, `configure` → check its needs against its grants. Each step's
+//! failure names the probe and the reason. What probes return goes through
+//! [`names`]: gomon's and the built-ins' names are reserved.
 
 pub mod bindings;
 pub mod builtin;
+pub mod cache;
 pub mod config;
 pub mod contract;
 pub mod engine;
+pub mod names;
 pub mod probe;
 pub mod reload;
+pub mod wasi;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
@@ -23,13 +29,16 @@ use std::time::{Duration, Instant};
 
 use gomon_sink_prometheus::{Kind, MetricFamily, Sample, Value};
 use wasmtime::Engine;
-use wasmtime::component::Linker;
+use wasmtime::component::{Component, Linker};
 
 use bindings::topology;
 use bindings::types::{self, Capability};
+use builtin::BuiltinProbe;
+use cache::ComponentCache;
+pub use cache::Origin;
 use config::ProbeConfig;
 use contract::{ComponentShape, World};
-use engine::{ComponentCache, Origin};
+use names::{Names, Reason};
 use probe::{CallError, ErrorKind, Instance, Limits, Pre, ProbeState, Stats};
 
 /// Where a probe came from.
@@ -85,7 +94,7 @@ pub struct LoadedProbe {
     pub needs: Vec<Capability>,
     /// What the operator grants it.
     pub grants: Vec<Capability>,
-    /// Whether its compiled form came from the cache.
+    /// Where its compiled form came from: the binary, the cache or the compiler.
     pub origin: Origin,
     /// Time from bytes to a configured instance.
     pub load_time: Duration,
@@ -95,7 +104,17 @@ pub struct LoadedProbe {
     pub stats: Stats,
     /// Series it returned from its last successful call.
     pub last_series: usize,
+    /// Families dropped from its output, by [`Reason`] (in `Reason::ALL` order).
+    pub dropped_families: [u64; 4],
     instance: Instance,
+}
+
+impl LoadedProbe {
+    /// Whether it holds a built-in's names: a built-in, or a probe that
+    /// replaces one under its name.
+    fn builtin_names(&self) -> bool {
+        self.source == Source::Builtin || builtin::BUILTIN_PROBES.iter().any(|b| b.name == self.name)
+    }
 }
 
 /// What [`Loader::prepare`] made of a component.
@@ -124,9 +143,9 @@ pub struct RuntimeOptions {
 pub const DEFAULT_GRANTS: &[Capability] =
     &[Capability::System, Capability::Filesystems, Capability::Disks, Capability::Network];
 
-/// Families only the host may define.
-const RESERVED_PREFIXES: &[&str] =
-    &["gomon_probe_", "gomon_collector_", "gomon_http_", "gomon_build_", "gomon_sample", "process_"];
+/// The share of an interval that operator probes' calls may take in one
+/// cycle (see [`ProbeSet::measure_all`]).
+pub const OPERATOR_BUDGET: f64 = 0.75;
 
 /// Longest back-off of a failing probe.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -165,6 +184,65 @@ impl Loader {
         let world = shape.check().map_err(|e| fail(e.to_string()))?;
         let (component, origin) =
             self.cache.load(&self.engine, bytes).map_err(|e| fail(format!("does not compile: {e:#}")))?;
+        self.finish(component, origin, world, source, label, started)
+    }
+
+    /// Loads a built-in probe from the binary: its precompiled form when it
+    /// matches this engine, else (with a log line) compiled now. Never from
+    /// disk.
+    pub fn prepare_builtin(&self, builtin: &BuiltinProbe) -> Result<Prepared, LoadError> {
+        let label = builtin.name;
+        let fail = |reason: String| LoadError::new(label, reason);
+        let started = Instant::now();
+        let embedded = builtin.precompiled.and_then(|artifact| {
+            // SAFETY: the artifact is part of gomon's own binary: build.rs
+            // compiled it with `Engine::precompile_component` from the
+            // component beside it, with this engine's settings
+            // (engine_config.rs). wasmtime checks that it matches this
+            // engine (version, settings, CPU features) before using it.
+            match unsafe { Component::deserialize(&self.engine, artifact) } {
+                Ok(component) => {
+                    // wasmtime copied the code into memory of its own: the
+                    // binary's pages that held it are not needed again.
+                    release_pages(artifact);
+                    Some(component)
+                }
+                Err(e) => {
+                    tracing::info!(
+                        probe = label,
+                        "The built-in probe's precompiled form does not match this machine ({e:#}); compiling it now."
+                    );
+                    None
+                }
+            }
+        });
+        let (component, origin) = match embedded {
+            Some(component) => (component, Origin::Embedded),
+            None => {
+                ComponentShape::parse(builtin.component)
+                    .and_then(|shape| shape.check())
+                    .map_err(|e| fail(e.to_string()))?;
+                let component = Component::new(&self.engine, builtin.component)
+                    .map_err(|e| fail(format!("does not compile: {e:#}")))?;
+                (component, Origin::Compiled)
+            }
+        };
+        let world = ComponentShape::of_component(&component, &self.engine).check().map_err(|e| fail(e.to_string()))?;
+        self.finish(component, origin, world, Source::Builtin, label, started)
+    }
+
+    /// Links, instantiates, describes and configures a compiled component,
+    /// and checks its needs against its grants.
+    fn finish(
+        &self,
+        component: Component,
+        origin: Origin,
+        world: World,
+        source: Source,
+        label: &str,
+        started: Instant,
+    ) -> Result<Prepared, LoadError> {
+        let fail = |reason: String| LoadError::new(label, reason);
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -174,8 +252,19 @@ impl Loader {
                 World::Observe => bindings::ObservePre::new(pre).map(Pre::Observe),
             })
             .map_err(|e| fail(format!("cannot be linked: {e:#}")))?;
-        let mut instance =
-            Instance::new(label, self.engine.clone(), self.ticker.clone(), pre, self.options.limits.clone());
+        // Until `describe` names the probe its own limits are unknown: it
+        // describes itself under the largest memory limit configured for any
+        // probe (so one given more memory can load), and then gets its own.
+        let describe_limits = Limits {
+            memory_bytes: self
+                .options
+                .probe_config
+                .values()
+                .filter_map(|c| c.memory_limit_bytes)
+                .fold(self.options.limits.memory_bytes, u64::max),
+            ..self.options.limits.clone()
+        };
+        let mut instance = Instance::new(label, self.engine.clone(), self.ticker.clone(), pre, describe_limits);
         let info = instance.describe().map_err(|e| fail(format!("describe failed: {e}")))?;
         check_name(&info.name).map_err(fail)?;
         let fail = |reason: String| LoadError::new(format!("{} ({label})", info.name), reason);
@@ -192,6 +281,14 @@ impl Loader {
             return Err(fail(format!(
                 "needs `{}`, which is not granted to it; grant it with [probe.{}] grants = [...]",
                 capability_name(*missing),
+                info.name
+            )));
+        }
+        // Every event batch is observations: an observe probe reads them
+        // whatever its `needs` say, so it must be granted them.
+        if world == World::Observe && !grants.contains(&Capability::Observations) {
+            return Err(fail(format!(
+                "is an observe probe but is not granted `observations`; grant it with [probe.{}] grants = [\"observations\"]",
                 info.name
             )));
         }
@@ -219,6 +316,7 @@ impl Loader {
             limits,
             stats: Stats { up: true, ..Stats::default() },
             last_series: 0,
+            dropped_families: [0; 4],
             instance,
         })))
     }
@@ -240,6 +338,10 @@ impl Loader {
 pub struct ProbeSet {
     loader: Arc<Loader>,
     probes: Vec<LoadedProbe>,
+    /// Who holds which metric names.
+    names: Names,
+    /// Whether calls run under the wall-time guard (see [`ProbeSet::set_wall_guard`]).
+    wall_guard: bool,
     /// Built-ins replaced by a file probe of the same name, restored when
     /// that file goes away.
     shadowed: Vec<LoadedProbe>,
@@ -253,6 +355,8 @@ impl ProbeSet {
         Ok(ProbeSet {
             loader: Arc::new(Loader::new(options)?),
             probes: Vec::new(),
+            names: Names::new(),
+            wall_guard: true,
             shadowed: Vec::new(),
             observe_chain: Vec::new(),
         })
@@ -276,7 +380,7 @@ impl ProbeSet {
                 tracing::info!(probe = builtin.name, "Built-in probe disabled by configuration.");
                 continue;
             }
-            match self.loader.prepare(builtin.component, Source::Builtin, builtin.name) {
+            match self.loader.prepare_builtin(builtin) {
                 Ok(Prepared::Probe(probe)) => {
                     self.insert(*probe);
                 }
@@ -291,6 +395,9 @@ impl ProbeSet {
     /// Loads every `*.wasm` file of a directory once (a missing directory
     /// is empty); [`reload::Reloader`] keeps it up to date afterwards.
     pub fn load_dir(&mut self, dir: &Path) -> Vec<LoadError> {
+        if let Err(e) = reload::check_probe_dir(dir) {
+            return vec![LoadError::new(dir.display().to_string(), format!("refused: {e}"))];
+        }
         let paths = match reload::wasm_files(dir) {
             Ok(paths) => paths,
             Err(e) => return vec![LoadError::new(dir.display().to_string(), e.to_string())],
@@ -325,9 +432,11 @@ impl ProbeSet {
         }
         if let Some(index) = self.probes.iter().position(|p| p.source == probe.source) {
             let old = self.probes.remove(index);
-            carry_counters(&old.stats, &mut probe.stats);
             tracing::info!(probe = %probe.name, version = %probe.version, replaced = %old.version, "Probe replaced.");
-            if old.name != probe.name {
+            if old.name == probe.name {
+                carry_counters(&old, &mut probe);
+            } else {
+                self.forget(&old.name);
                 self.restore_builtin(&old.name);
             }
         }
@@ -341,15 +450,29 @@ impl ProbeSet {
         if let Some(index) = self.probes.iter().position(|p| p.source == source) {
             let old = self.probes.remove(index);
             tracing::info!(probe = %old.name, file = %path.display(), "Probe removed.");
-            self.restore_builtin(&old.name);
+            if !self.restore_builtin(&old.name) {
+                self.forget(&old.name);
+            }
         }
     }
 
-    fn restore_builtin(&mut self, name: &str) {
+    /// Frees the names of a probe no longer loaded.
+    fn forget(&mut self, name: &str) {
+        if !self.probes.iter().any(|p| p.name == name) {
+            self.names.release(name);
+        }
+    }
+
+    /// Puts back the built-in a file probe named `name` shadowed; whether
+    /// there was one.
+    fn restore_builtin(&mut self, name: &str) -> bool {
         if let Some(index) = self.shadowed.iter().position(|p| p.name == name) {
             let builtin = self.shadowed.remove(index);
             tracing::info!(probe = %name, "Built-in probe restored.");
             self.probes.push(builtin);
+            true
+        } else {
+            false
         }
     }
 
@@ -358,7 +481,7 @@ impl ProbeSet {
             probe = %probe.name,
             version = %probe.version,
             source = %probe.source,
-            cached = probe.origin == Origin::Cached,
+            origin = probe.origin.as_str(),
             load_ms = probe.load_time.as_secs_f64() * 1e3,
             "Probe loaded."
         );
@@ -372,23 +495,60 @@ impl ProbeSet {
 
     /// Calls every probe that is not backed off with the parts of the
     /// snapshot it may see, and gathers the families they return.
+    ///
+    /// The built-ins come first (so that their names are theirs from the
+    /// first cycle) and are always called (a file probe that replaces one is
+    /// an operator probe here). Operator probes follow, the one
+    /// waiting longest first, within a budget of [`OPERATOR_BUDGET`] of an
+    /// interval: one is called only if the time it may take fits in what is
+    /// left of the budget (the first always is), else it is put off to the
+    /// next cycle, where it comes earlier. What a probe may take is its
+    /// whole deadline when it is new or last ran into it, else twice its
+    /// last call ([`probe::Stats::reserve`]). So probes that run to their
+    /// deadline run one per cycle, fast ones all run, and samples stay
+    /// fresh.
     pub fn measure_all(&mut self, snapshot: &types::Snapshot) -> Vec<MetricFamily> {
         let mut out: Vec<MetricFamily> = Vec::new();
-        let mut taken: HashSet<String> = HashSet::new();
+        let mut this_cycle: HashSet<String> = HashSet::new();
         let interval = self.loader.options.interval;
-        for probe in self.probes.iter_mut().filter(|p| p.world == World::Measure) {
+        // One guard for the whole cycle: the ticker is woken once, before
+        // any call is timed.
+        let ticker = self.loader.ticker.clone();
+        let _busy = self.wall_guard.then(|| ticker.enter());
+        let budget_end = Instant::now() + interval.mul_f64(OPERATOR_BUDGET);
+        let mut order: Vec<usize> =
+            (0..self.probes.len()).filter(|&i| self.probes[i].world == World::Measure).collect();
+        order.sort_by_key(|&i| {
+            let p = &self.probes[i];
+            (p.source != Source::Builtin, p.stats.last_called, p.name.clone())
+        });
+        let mut operator_calls = 0;
+        for index in order {
+            let probe = &mut self.probes[index];
             let now = Instant::now();
             if probe.stats.backoff_until.is_some_and(|until| now < until) {
                 continue;
             }
+            if probe.source != Source::Builtin {
+                if operator_calls > 0 && now + probe.stats.reserve(probe.limits.call_timeout) > budget_end {
+                    probe.stats.deferred += 1;
+                    continue;
+                }
+                operator_calls += 1;
+            }
+            probe.stats.last_called = Some(now);
             let view = restrict(snapshot, &probe.needs);
             let started = Instant::now();
             let result = probe.instance.measure(&view);
+            let took = started.elapsed();
             probe.stats.calls += 1;
-            probe.stats.durations.observe(started.elapsed().as_secs_f64());
-            let result = result.and_then(|families| {
+            probe.stats.durations.observe(took.as_secs_f64());
+            let timed_out = matches!(&result, Err(e) if e.kind == ErrorKind::Timeout);
+            probe.stats.last_duration = Some((took, timed_out));
+            let result = result.map(|families| {
                 probe.last_series = families.iter().map(|f| f.series.len()).sum();
-                accept(families, &mut taken, &mut out)
+                let holder = Holder { name: &probe.name, builtin: probe.builtin_names() };
+                accept(holder, families, &mut self.names, &mut this_cycle, &mut probe.dropped_families, &mut out);
             });
             settle(probe, result.err(), interval);
         }
@@ -426,6 +586,17 @@ impl ProbeSet {
         batch
     }
 
+    /// Turns every loaded probe's wall-time guard off or on: only for
+    /// measuring its cost (`host/examples/call_cost.rs`); see
+    /// [`probe::Instance::set_wall_guard`].
+    #[doc(hidden)]
+    pub fn set_wall_guard(&mut self, on: bool) {
+        self.wall_guard = on;
+        for probe in &mut self.probes {
+            probe.instance.set_wall_guard(on);
+        }
+    }
+
     /// Sets the order of the observe chain: these probes first, in this
     /// order; then the other observe probes, built-ins first, by name.
     pub fn set_observe_chain(&mut self, names: Vec<String>) {
@@ -457,9 +628,9 @@ impl ProbeSet {
             }
             Err(CallError { kind, message }) => {
                 probe.stats.fail(kind, message.clone());
-                if let Some(delay) = backoff(self.loader.options.interval, probe.stats.consecutive_failures) {
-                    probe.stats.backoff_until = Some(Instant::now() + delay);
-                }
+                let interval = self.loader.options.interval;
+                probe.stats.backoff_until =
+                    backoff_until(interval, backoff(interval, probe.stats.consecutive_failures));
                 tracing::warn!(probe = %probe.name, kind = kind.as_str(), "Graph probe failed: {message}");
                 Err(DrawError::Failed(probe.name.clone(), message))
             }
@@ -503,7 +674,7 @@ impl ProbeSet {
                 memory_bytes: p.instance.memory_bytes(),
                 series: p.last_series,
                 load_seconds: p.load_time.as_secs_f64(),
-                cached: p.origin == Origin::Cached,
+                cached: p.origin != Origin::Compiled,
             })
             .collect()
     }
@@ -520,9 +691,21 @@ impl ProbeSet {
             "Failed probe calls by kind: trap, timeout, memory, contract, probe.",
         )
         .labels(["probe", "kind"]);
-        let mut memory = MetricFamily::gauge("gomon_probe_memory_bytes", "Linear memory of the probe's live instance.")
-            .unit("bytes")
-            .labels(["probe"]);
+        let mut memory =
+            MetricFamily::gauge("gomon_probe_memory_bytes", "Linear memories and tables of the probe's live instance.")
+                .unit("bytes")
+                .labels(["probe"]);
+        let mut deferred = MetricFamily::counter(
+            "gomon_probe_deferred",
+            "Calls put off to the next cycle because the cycle's time for operator probes was spent.",
+        )
+        .labels(["probe"]);
+        let mut dropped = MetricFamily::counter(
+            "gomon_probe_families_dropped",
+            "Families dropped from a probe's output, by reason: reserved (gomon's or a built-in's name), \
+             taken (another probe's), invalid, limit (too many names).",
+        )
+        .labels(["probe", "reason"]);
         let mut series =
             MetricFamily::gauge("gomon_probe_series", "Series the probe returned from its last successful call.")
                 .labels(["probe"]);
@@ -548,12 +731,16 @@ impl ProbeSet {
                 errors.push(&[name, kind.as_str()], count as f64);
             }
             memory.push(&[name], p.instance.memory_bytes() as f64);
+            deferred.push(&[name], p.stats.deferred as f64);
+            for (reason, count) in Reason::ALL.iter().zip(p.dropped_families) {
+                dropped.push(&[name, reason.as_str()], count as f64);
+            }
             series.push(&[name], p.last_series as f64);
             load.push(&[name], p.load_time.as_secs_f64());
             let h = &p.stats.durations;
             durations.push_histogram(&[name], h.cumulative(), h.sum, h.count);
         }
-        vec![up, info, calls, errors, memory, series, load, durations]
+        vec![up, info, calls, errors, memory, dropped, deferred, series, load, durations]
     }
 }
 
@@ -608,12 +795,16 @@ pub struct ProbeSummary {
 
 /// Keeps the cumulative counters of a replaced probe, so `_total` series
 /// stay monotonic across a reload.
-fn carry_counters(old: &Stats, new: &mut Stats) {
-    new.calls += old.calls;
-    for (n, o) in new.errors.iter_mut().zip(old.errors) {
+fn carry_counters(old: &LoadedProbe, new: &mut LoadedProbe) {
+    new.stats.calls += old.stats.calls;
+    new.stats.deferred += old.stats.deferred;
+    for (n, o) in new.stats.errors.iter_mut().zip(old.stats.errors) {
         *n += o;
     }
-    new.durations.merge(&old.durations);
+    new.stats.durations.merge(&old.stats.durations);
+    for (n, o) in new.dropped_families.iter_mut().zip(old.dropped_families) {
+        *n += o;
+    }
 }
 
 /// Books a call's outcome: a success clears the failure streak; a failure
@@ -632,9 +823,7 @@ fn settle(probe: &mut LoadedProbe, error: Option<CallError>, interval: Duration)
     probe.stats.fail(kind, message.clone());
     let failures = probe.stats.consecutive_failures;
     let backoff = backoff(interval, failures);
-    if let Some(delay) = backoff {
-        probe.stats.backoff_until = Some(Instant::now() + delay);
-    }
+    probe.stats.backoff_until = backoff_until(interval, backoff);
     let backoff_s = backoff.map_or(0.0, |d| d.as_secs_f64());
     if repeated {
         tracing::debug!(probe = %probe.name, kind = kind.as_str(), failures, backoff_s, "Probe call failed again: {message}");
@@ -666,36 +855,52 @@ fn backoff(interval: Duration, failures: u32) -> Option<Duration> {
     Some(interval.saturating_mul(factor).min(MAX_BACKOFF))
 }
 
-/// Checks a probe's output and moves its families to `out`. Invalid
-/// families are dropped and reported; valid ones are kept.
+/// When a backed-off probe may be called again. Cycles come one interval
+/// apart, give or take scheduling jitter, so the end is put half an
+/// interval past the last cycle to skip: a back-off of N intervals skips
+/// exactly the next N cycles, never N - 1 or N + 1.
+fn backoff_until(interval: Duration, backoff: Option<Duration>) -> Option<Instant> {
+    backoff.map(|delay| Instant::now() + delay + interval / 2)
+}
+
+/// A probe as the name registry knows it.
+#[derive(Clone, Copy)]
+struct Holder<'a> {
+    name: &'a str,
+    builtin: bool,
+}
+
+/// Checks a probe's output and moves the families it may expose to `out`.
+/// A family that is invalid or uses a name the probe does not hold
+/// ([`names`]) is dropped, counted by reason and logged once; the rest of
+/// the output is kept and the call counts as a success.
 fn accept(
+    probe: Holder<'_>,
     families: Vec<types::MetricFamily>,
-    taken: &mut HashSet<String>,
+    names: &mut Names,
+    this_cycle: &mut HashSet<String>,
+    dropped: &mut [u64; 4],
     out: &mut Vec<MetricFamily>,
-) -> Result<(), CallError> {
-    let mut problems = Vec::new();
+) {
     for family in families {
         let family = convert(family);
-        if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| family.name.starts_with(*p)) {
-            problems
-                .push(format!("family `{}`: names starting with `{prefix}` are reserved for the host", family.name));
-            continue;
+        let verdict = gomon_sink_prometheus::validate(&family)
+            .map_err(|e| names::Refusal { reason: Reason::Invalid, message: e.to_string() })
+            .and_then(|()| names.claim(probe.name, probe.builtin, &family, this_cycle));
+        match verdict {
+            Ok(()) => out.push(family),
+            Err(refusal) => {
+                let index = Reason::ALL.iter().position(|r| *r == refusal.reason).unwrap_or(0);
+                dropped[index] += 1;
+                if names.first_time(probe.name, &family.name, refusal.reason) {
+                    tracing::warn!(
+                        probe = %probe.name,
+                        reason = refusal.reason.as_str(),
+                        "Dropped a family the probe returned: {refusal}"
+                    );
+                }
+            }
         }
-        if let Err(e) = gomon_sink_prometheus::validate(&family) {
-            problems.push(e.to_string());
-            continue;
-        }
-        if !taken.insert(family.name.clone()) {
-            problems.push(format!("family `{}` is already provided by another probe", family.name));
-            continue;
-        }
-        out.push(family);
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        let more = if problems.len() > 1 { format!(" (and {} more)", problems.len() - 1) } else { String::new() };
-        Err(CallError { kind: ErrorKind::Contract, message: format!("{}{more}", problems[0]) })
     }
 }
 
@@ -744,6 +949,28 @@ pub fn restrict<'a>(snapshot: &'a types::Snapshot, needs: &[Capability]) -> Cow<
         },
         connections: if has(Capability::Connections) { snapshot.connections.clone() } else { Vec::new() },
     })
+}
+
+/// Drops the resident pages of a read-only part of gomon's own binary
+/// (an embedded artifact, once deserialized): they count in gomon's RSS but
+/// are not read again, and would be read back from the file if they were.
+fn release_pages(bytes: &'static [u8]) {
+    #[cfg(target_os = "linux")]
+    {
+        let page = 4096usize;
+        let start = (bytes.as_ptr() as usize).div_ceil(page) * page;
+        let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
+        if end > start {
+            // SAFETY: [start, end) lies inside `bytes`, a `'static` slice of
+            // the binary's read-only data (include_bytes!), mapped privately
+            // from the executable and never written. MADV_DONTNEED only drops
+            // these clean pages from the process; any later read faults them
+            // in again from the file, with the same contents.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
 }
 
 /// Hands memory freed by the compiler back to the OS. Compiling a
@@ -833,20 +1060,45 @@ mod tests {
     }
 
     #[test]
-    fn rejects_reserved_invalid_and_duplicate_families_but_keeps_the_rest() {
-        let mut taken = HashSet::new();
+    fn drops_reserved_invalid_and_taken_families_but_keeps_the_rest() {
+        let mut names = Names::new();
         let mut out = Vec::new();
-        accept(vec![family("gomon_ok")], &mut taken, &mut out).unwrap();
-        let err = accept(
+        let mut cycle = HashSet::new();
+        let a = Holder { name: "a", builtin: false };
+        let b = Holder { name: "b", builtin: false };
+        let mut dropped_a = [0; 4];
+        accept(a, vec![family("gomon_ok")], &mut names, &mut cycle, &mut dropped_a, &mut out);
+        let mut dropped_b = [0; 4];
+        accept(
+            b,
             vec![family("gomon_ok"), family("gomon_probe_up"), family("bad name"), family("gomon_fine")],
-            &mut taken,
+            &mut names,
+            &mut cycle,
+            &mut dropped_b,
             &mut out,
-        )
-        .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Contract);
-        assert!(err.message.contains("already provided"), "{}", err.message);
-        assert!(err.message.contains("2 more"), "{}", err.message);
-        let names: Vec<_> = out.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["gomon_ok", "gomon_fine"]);
+        );
+        let kept: Vec<_> = out.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(kept, ["gomon_ok", "gomon_fine"]);
+        assert_eq!(dropped_a, [0; 4]);
+        // reserved, taken, invalid, limit
+        assert_eq!(dropped_b, [1, 1, 1, 0]);
+        // Next cycle: the same verdicts.
+        let mut cycle = HashSet::new();
+        out.clear();
+        accept(b, vec![family("gomon_ok"), family("gomon_fine")], &mut names, &mut cycle, &mut dropped_b, &mut out);
+        accept(a, vec![family("gomon_ok")], &mut names, &mut cycle, &mut dropped_a, &mut out);
+        let kept: Vec<_> = out.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(kept, ["gomon_fine", "gomon_ok"]);
+    }
+
+    #[test]
+    fn a_backoff_skips_exactly_its_number_of_cycles() {
+        let interval = Duration::from_secs(10);
+        let failed_at = Instant::now();
+        let until = backoff_until(interval, backoff(interval, 2)).unwrap();
+        // The next cycle, a little early or late, is skipped; the one after is not.
+        assert!(failed_at + interval + Duration::from_millis(900) < until);
+        assert!(failed_at + interval * 2 - Duration::from_millis(900) > until);
+        assert_eq!(backoff_until(interval, backoff(interval, 1)), None);
     }
 }

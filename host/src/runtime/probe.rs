@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{
     self, GraphPre, GraphWorld, Measure, MeasurePre, ObservePre, ObserveWorld, host, topology, types,
 };
 use super::engine::{EPOCH_TICK, Ticker};
+use super::wasi::{self, BoundedIo, DeadlineExceeded};
 
 /// Per-probe limits.
 #[derive(Debug, Clone)]
@@ -84,7 +85,15 @@ pub struct ProbeState {
     wasi: WasiCtx,
     table: ResourceTable,
     logs_this_call: u32,
+    /// When the guest call in progress must end: WASI calls that wait
+    /// (`wasi:io/poll`, blocking stream calls) give up then.
+    deadline: Instant,
 }
+
+/// Most WASI resources (pollables, streams) a probe may hold at once, and
+/// most component-model handles in its store: a probe needs a handful; a
+/// loop creating them would otherwise grow host memory outside its limit.
+const MAX_HANDLES: usize = 10_000;
 
 /// Most log lines a probe may write per call; the rest are dropped.
 const MAX_LOGS_PER_CALL: u32 = 32;
@@ -92,27 +101,18 @@ const MAX_LOGS_PER_CALL: u32 = 32;
 const MAX_LOG_BYTES: usize = 4096;
 
 impl ProbeState {
-    fn new(name: Arc<str>, memory_limit: u64) -> Self {
+    fn new(name: Arc<str>, memory_limit: u64, deadline: Instant) -> Self {
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
         ProbeState {
             name,
             limiter: MemoryLimiter::new(memory_limit),
-            wasi: deny_all_wasi(),
-            table: ResourceTable::new(),
+            wasi: wasi::sandbox_ctx(),
+            table,
             logs_this_call: 0,
+            deadline,
         }
     }
-}
-
-/// WASI for probes built with toolchains that import it: no filesystem, no
-/// network, no environment or arguments, no inherited stdio. Clocks and
-/// random numbers work.
-fn deny_all_wasi() -> WasiCtx {
-    WasiCtxBuilder::new()
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .socket_addr_check(|_, _| Box::pin(async { false }))
-        .build()
 }
 
 impl WasiView for ProbeState {
@@ -155,9 +155,23 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Limits the linear memory of all of an instance's memories together and
-/// remembers whether a growth was refused (to tell memory failures from
-/// other traps) and how much memory the instance holds.
+/// Bytes one table slot is counted as: a funcref or externref slot is a
+/// pointer.
+pub const TABLE_ELEMENT_BYTES: u64 = std::mem::size_of::<usize>() as u64;
+/// Most core instances one probe's store may hold (a component built by
+/// `wasm32-wasip2` has about five; componentize-py's about twenty).
+pub const MAX_INSTANCES: usize = 64;
+/// Most tables one probe's store may hold.
+pub const MAX_TABLES: usize = 64;
+/// Most linear memories one probe's store may hold (each reserves address
+/// space; their bytes count against the memory limit).
+pub const MAX_MEMORIES: usize = 16;
+
+/// Limits what an instance can grow — its linear memories and its tables
+/// (slots × [`TABLE_ELEMENT_BYTES`]), all counted against one limit — and
+/// the number of instances, tables and memories; remembers whether a growth
+/// was refused (to tell memory failures from other traps) and how much the
+/// instance holds.
 struct MemoryLimiter {
     limit: u64,
     total: u64,
@@ -168,28 +182,49 @@ impl MemoryLimiter {
     fn new(limit: u64) -> Self {
         MemoryLimiter { limit, total: 0, exceeded: false }
     }
+
+    fn grow(&mut self, growth: u64, what: std::fmt::Arguments<'_>) -> wasmtime::Result<bool> {
+        if self.total.saturating_add(growth) > self.limit {
+            self.exceeded = true;
+            wasmtime::bail!(
+                "memory limit of {} bytes exceeded: {what} on top of the {} bytes of memories and tables held",
+                self.limit,
+                self.total
+            );
+        }
+        self.total += growth;
+        Ok(true)
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let growth = desired.saturating_sub(current) as u64;
-        if self.total.saturating_add(growth) > self.limit {
-            self.exceeded = true;
-            wasmtime::bail!("memory limit of {} bytes exceeded (asked to grow to {desired} bytes)", self.limit);
-        }
-        self.total += growth;
-        Ok(true)
+        self.grow(growth, format_args!("a memory asked to grow from {current} to {desired} bytes"))
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let growth = (desired.saturating_sub(current) as u64).saturating_mul(TABLE_ELEMENT_BYTES);
+        self.grow(growth, format_args!("a table asked to grow from {current} to {desired} slots ({growth} bytes)"))
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
-/// Adds the contract's imports and a deny-all WASI to a linker.
+/// Adds the contract's imports and the sandbox's WASI ([`wasi`]) to a linker.
 pub fn link(linker: &mut Linker<ProbeState>) -> anyhow::Result<()> {
     Measure::add_to_linker::<ProbeState, HasSelf<ProbeState>>(linker, |state| state)?;
-    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    wasi::add_to_linker(linker, |state| BoundedIo { table: &mut state.table, deadline: state.deadline })?;
     Ok(())
 }
 
@@ -252,16 +287,33 @@ pub struct Instance {
     /// from then on every new instance is configured before its first call.
     settings: Option<Vec<(String, String)>>,
     live: Option<Live>,
+    /// Whether calls run under the wall-time guard (always, but for
+    /// measuring its cost: see [`Instance::set_wall_guard`]).
+    guard: bool,
 }
 
 impl Instance {
     /// Prepares a probe; no guest code runs yet.
     pub fn new(name: &str, engine: Engine, ticker: Arc<Ticker>, pre: Pre, limits: Limits) -> Self {
-        Instance { name: name.into(), engine, ticker, pre, limits, settings: None, live: None }
+        Instance { name: name.into(), engine, ticker, pre, limits, settings: None, live: None, guard: true }
     }
 
-    /// Sets the limits for the next calls (and the memory limit of the next instance).
+    /// Turns the wall-time guard (the epoch ticker and the deadlines of the
+    /// guest and of its WASI waits) off or on, for the next calls. Off, a
+    /// probe can run and block forever: only `host/examples/call_cost.rs`
+    /// turns it off, to measure what it costs.
+    #[doc(hidden)]
+    pub fn set_wall_guard(&mut self, on: bool) {
+        self.guard = on;
+    }
+
+    /// Sets the limits for the next calls; a new memory limit discards the
+    /// live instance, so that the next call makes one under it.
     pub fn set_limits(&mut self, limits: Limits) {
+        if limits.memory_bytes != self.limits.memory_bytes {
+            // The live instance was made under the old memory limit.
+            self.live = None;
+        }
         self.limits = limits;
     }
 
@@ -340,7 +392,7 @@ impl Instance {
         Ok(out)
     }
 
-    /// Linear memory the live instance holds, in bytes (0 when none).
+    /// Linear memories and tables the live instance holds, in bytes (0 when none).
     pub fn memory_bytes(&self) -> u64 {
         self.live.as_ref().map_or(0, |live| live.store.data().limiter.total)
     }
@@ -349,14 +401,22 @@ impl Instance {
     /// configuring first if needed; a failed call discards the instance.
     fn call<R>(&mut self, f: impl FnOnce(&mut Live) -> wasmtime::Result<R>) -> Result<R, CallError> {
         let ticker = self.ticker.clone();
-        let _busy = ticker.enter();
+        let _busy = self.guard.then(|| ticker.enter());
         if self.live.is_none() {
             self.live = Some(self.instantiate()?);
         }
         let ticks = self.deadline_ticks();
+        let timeout = self.limits.call_timeout;
+        let guard = self.guard;
         let live = self.live.as_mut().expect("instantiated above");
         live.store.data_mut().logs_this_call = 0;
-        live.store.set_epoch_deadline(ticks);
+        if guard {
+            live.store.data_mut().deadline = Instant::now() + timeout;
+            live.store.set_epoch_deadline(ticks);
+        } else {
+            // Relative to the current epoch: far away, without overflowing.
+            live.store.set_epoch_deadline(u64::MAX / 2);
+        }
         if let (false, Some(settings)) = (live.configured, &self.settings) {
             match live.bindings.configure(&mut live.store, settings) {
                 Ok(Ok(())) => live.configured = true,
@@ -367,23 +427,29 @@ impl Instance {
                 Err(error) => {
                     let exceeded = live.store.data().limiter.exceeded;
                     self.live = None;
-                    return Err(classify(&error, exceeded));
+                    return Err(classify(&error, exceeded, timeout));
                 }
             }
-            live.store.set_epoch_deadline(ticks);
+            if guard {
+                live.store.data_mut().deadline = Instant::now() + timeout;
+                live.store.set_epoch_deadline(ticks);
+            }
         }
         match f(live) {
             Ok(result) => Ok(result),
             Err(error) => {
                 let exceeded = live.store.data().limiter.exceeded;
                 self.live = None;
-                Err(classify(&error, exceeded))
+                Err(classify(&error, exceeded, timeout))
             }
         }
     }
 
     fn instantiate(&mut self) -> Result<Live, CallError> {
-        let mut store = Store::new(&self.engine, ProbeState::new(self.name.clone(), self.limits.memory_bytes));
+        let timeout = self.limits.call_timeout;
+        let state = ProbeState::new(self.name.clone(), self.limits.memory_bytes, Instant::now() + timeout);
+        let mut store = Store::new(&self.engine, state);
+        store.set_max_component_handles(MAX_HANDLES);
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks());
@@ -394,7 +460,7 @@ impl Instance {
         };
         match bindings {
             Ok(bindings) => Ok(Live { store, bindings, configured: false }),
-            Err(error) => Err(classify(&error, store.data().limiter.exceeded)),
+            Err(error) => Err(classify(&error, store.data().limiter.exceeded, timeout)),
         }
     }
 
@@ -407,11 +473,23 @@ impl Instance {
 
 /// Tells a timeout and a memory overrun from other traps, and keeps the
 /// message to one line: the causes, without wasmtime's backtrace.
-fn classify(error: &wasmtime::Error, memory_exceeded: bool) -> CallError {
+fn classify(error: &wasmtime::Error, memory_exceeded: bool, timeout: Duration) -> CallError {
     let kind = if memory_exceeded {
         ErrorKind::Memory
     } else if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
-        return CallError::new(ErrorKind::Timeout, "call ran past its deadline and was stopped");
+        return CallError::new(
+            ErrorKind::Timeout,
+            format!("call ran past its deadline ({}) and was stopped", humantime::format_duration(timeout)),
+        );
+    } else if let Some(blocked) = error.downcast_ref::<DeadlineExceeded>() {
+        return CallError::new(
+            ErrorKind::Timeout,
+            format!(
+                "call blocked in {} until its deadline ({}) and was stopped",
+                blocked.call,
+                humantime::format_duration(timeout)
+            ),
+        );
     } else {
         ErrorKind::Trap
     };
@@ -442,9 +520,26 @@ pub struct Stats {
     pub up: bool,
     /// The last failure, for `gomon probe list` and logs.
     pub last_error: Option<String>,
+    /// When it was last called (to take the probes waiting longest first).
+    pub last_called: Option<Instant>,
+    /// Calls put off to a later cycle because the cycle's time for operator
+    /// probes was spent.
+    pub deferred: u64,
+    /// How long the last call took, and whether it ran into its deadline.
+    pub last_duration: Option<(Duration, bool)>,
 }
 
 impl Stats {
+    /// The time to set aside for the next call in a cycle's budget: the
+    /// whole deadline for a probe never called or whose last call ran into
+    /// it, else twice its last call (at least 1 ms, at most the deadline).
+    pub fn reserve(&self, call_timeout: Duration) -> Duration {
+        match self.last_duration {
+            Some((took, false)) => (took * 2).max(Duration::from_millis(1)).min(call_timeout),
+            _ => call_timeout,
+        }
+    }
+
     /// Records one failure.
     pub fn fail(&mut self, kind: ErrorKind, message: String) {
         let index = ErrorKind::ALL.iter().position(|k| *k == kind).expect("kind is in ALL");
@@ -539,6 +634,35 @@ mod tests {
         assert!(l.memory_growing(30, 50, None).is_err());
         assert!(l.exceeded);
         assert_eq!(l.total, 90);
+    }
+
+    #[test]
+    fn limiter_counts_tables_with_memories() {
+        let mut l = MemoryLimiter::new(64 << 20);
+        // 60 MiB of memory, then a table of 1 Mi slots (8 MiB): over the limit together.
+        assert!(l.memory_growing(0, 60 << 20, None).unwrap());
+        assert!(l.table_growing(0, 1000, None).unwrap());
+        let err = l.table_growing(1000, 1 << 20, None).unwrap_err().to_string();
+        assert!(err.contains("table") && err.contains(&(1u64 << 20).to_string()), "{err}");
+        assert!(l.exceeded);
+        assert_eq!(l.total, (60 << 20) + 1000 * TABLE_ELEMENT_BYTES);
+        // Instances, tables and memories are bounded in number too.
+        assert_eq!((l.instances(), l.tables(), l.memories()), (MAX_INSTANCES, MAX_TABLES, MAX_MEMORIES));
+    }
+
+    #[test]
+    fn a_probe_reserves_its_deadline_until_it_has_been_quick() {
+        let timeout = Duration::from_millis(500);
+        let mut stats = Stats::default();
+        assert_eq!(stats.reserve(timeout), timeout, "never called");
+        stats.last_duration = Some((Duration::from_micros(20), false));
+        assert_eq!(stats.reserve(timeout), Duration::from_millis(1));
+        stats.last_duration = Some((Duration::from_millis(100), false));
+        assert_eq!(stats.reserve(timeout), Duration::from_millis(200));
+        stats.last_duration = Some((Duration::from_millis(400), false));
+        assert_eq!(stats.reserve(timeout), timeout);
+        stats.last_duration = Some((Duration::from_millis(500), true));
+        assert_eq!(stats.reserve(timeout), timeout, "ran into its deadline");
     }
 
     #[test]
