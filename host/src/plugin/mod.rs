@@ -27,6 +27,7 @@
 //! `~/.local/state/gomon` of the user Grafana runs as, else a `gomon` directory beside
 //! Grafana's plugin directory (its data directory) — never a shared temporary path.
 
+pub mod fleet;
 pub mod handshake;
 pub mod hclog;
 pub mod proto;

@@ -5,6 +5,7 @@
 //! capped, and a bad connection only ever affects itself.
 
 pub mod api;
+pub mod fleet;
 pub mod graph;
 pub mod tls;
 
@@ -138,7 +139,8 @@ impl Server {
 
 /// The agent API: what a Grafana plugin elsewhere reads (process lists, log
 /// lines), so the part a token guards.
-const AGENT_API: [&str; 5] = ["/api/nodegraph", "/api/series", "/api/processes", "/api/events", "/api/health"];
+const AGENT_API: [&str; 6] =
+    ["/api/nodegraph", "/api/series", "/api/processes", "/api/events", "/api/health", "/api/endpoints"];
 
 /// SHA-256 of a token, so tokens are compared as digests (no timing leak of the token).
 pub fn token_digest(token: &str) -> [u8; 32] {
@@ -235,7 +237,8 @@ async fn handle(req: Request<Incoming>, state: Arc<AppState>) -> Result<Response
         (&Method::GET | &Method::HEAD, "/api/processes") => ("/api/processes", api::processes(&state).await),
         (&Method::GET | &Method::HEAD, "/api/events") => ("/api/events", api::events(&req, &state)),
         (&Method::GET | &Method::HEAD, "/api/health") => ("/api/health", api::health(&state).await),
-        (_, "/api/nodegraph" | "/api/series" | "/api/processes" | "/api/events" | "/api/health") => {
+        (&Method::GET | &Method::HEAD, "/api/endpoints") => ("/api/endpoints", fleet::endpoints(&state).await),
+        (_, "/api/nodegraph" | "/api/series" | "/api/processes" | "/api/events" | "/api/health" | "/api/endpoints") => {
             ("method", method_not_allowed())
         }
         (_, "/metrics" | "/" | "/api/probes" | "/api/graph" | "/gomon" | "/gomon/svg") => {

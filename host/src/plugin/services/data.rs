@@ -52,6 +52,9 @@ impl Data for DataService {
         for data_query in &request.queries {
             let started = Instant::now();
             let answer = match (&source, query::parse(data_query)) {
+                (_, Ok(query)) if matches!(query.request, Request::FleetGraph(_)) => {
+                    super::super::fleet::run(&self.plugin, request.plugin_context.as_ref(), &query).await
+                }
                 (Err(e @ ResolveError::Settings(_)), _) => Err((400, e.to_string())),
                 (Err(e), _) => Err((503, e.to_string())),
                 (_, Err(e)) => Err((400, e.to_string())),
@@ -112,10 +115,14 @@ pub async fn run(source: &DataSource, instance: &Instance, query: &PanelQuery) -
             {
                 notices.push(Notice::info(degraded));
             }
-            let drill_down = (!instance.uid.is_empty())
-                .then(|| DrillDown { datasource_uid: instance.uid.clone(), datasource_name: instance.name.clone() });
+            let drill_down = (!instance.uid.is_empty()).then(|| DrillDown {
+                datasource_uid: instance.uid.clone(),
+                datasource_name: instance.name.clone(),
+                scope: None,
+            });
             Ok(node_graph_frames(&graph, &query.ref_id, drill_down.as_ref(), notices).into())
         }
+        Request::FleetGraph(_) => Err(SourceError::Graph("a fleet query needs the plugin's fleet view".into())),
         Request::Metrics { metric, filter } => {
             let series_query = SeriesQuery {
                 metric: metric.clone(),
