@@ -198,8 +198,11 @@ pub fn to_dot(graph: &Graph, opts: &DotOptions) -> String {
                 push_dot(&mut out, &node.subtitle);
             }
             let _ = write!(out, "\", tooltip={}", dot_string(&node_tooltip(node)));
+            // Not through `dot_string` (it would mark `&` with a word joiner): the link
+            // holds only `?`, `=`, `&` and percent-encoded text. Graphviz copies a URL
+            // into the SVG as it is (2.43 does not escape `&`), so `&` goes in as `&amp;`.
             if let Some(url) = node_url(node, &opts.links) {
-                let _ = write!(out, ", URL={}", dot_string(&url));
+                let _ = write!(out, ", URL=\"{}\"", url.replace('&', "&amp;"));
             }
             out.push_str("];\n");
         }

@@ -463,7 +463,7 @@ mod tests {
         );
         let named = table.by_process_name();
         let outbound: Vec<_> = named.connections.iter().map(|o| (o.remote_port, o.count, o.pid)).collect();
-        assert_eq!(outbound, [(53, 1, None), (5432, 1, None), (6379, 3, None)]);
+        assert_eq!(outbound, [(5432, 1, None), (53, 1, None), (6379, 3, None)]);
         assert_eq!(named.listening.len(), 3);
     }
 
