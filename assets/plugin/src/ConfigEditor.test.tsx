@@ -127,7 +127,7 @@ describe('ConfigEditor', () => {
 
   it('links the Prometheus and Loki data sources by uid, offering only data sources of that type', async () => {
     const { last } = setup(settings());
-    await userEvent.click(screen.getByLabelText(/^Prometheus$/, { selector: 'input' }));
+    await userEvent.click(screen.getByLabelText(/^Prometheus/, { selector: 'input' }));
     expect(screen.queryByText('Loki', { selector: '[role="option"] *' })).not.toBeInTheDocument();
     expect(screen.queryByText('Graphite')).not.toBeInTheDocument();
     await userEvent.click(await screen.findByText('Prometheus', { selector: '[role="option"] *' }));

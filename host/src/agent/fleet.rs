@@ -388,8 +388,10 @@ impl Fleet {
                 let url = p.url().to_string();
                 match tokio::time::timeout(self.timeout, p.gather()).await {
                     Ok(Ok(gathered)) => Ok(gathered),
-                    Ok(Err(message)) => Err(SourceError::Agent { url, message }),
-                    Err(_) => Err(SourceError::Agent { url, message: format!("no answer within {:?}", self.timeout) }),
+                    Ok(Err(message)) => Err(SourceError::Prometheus { url, message }),
+                    Err(_) => {
+                        Err(SourceError::Prometheus { url, message: format!("no answer within {:?}", self.timeout) })
+                    }
                 }
             }
             Members::Peers(peers) => {
@@ -484,8 +486,8 @@ impl Fleet {
             Members::Prometheus(p) => {
                 let known = tokio::time::timeout(self.timeout, p.has_instance(host))
                     .await
-                    .map_err(|_| SourceError::Agent { url: p.url().to_string(), message: "no answer".into() })?
-                    .map_err(|message| SourceError::Agent { url: p.url().to_string(), message })?;
+                    .map_err(|_| SourceError::Prometheus { url: p.url().to_string(), message: "no answer".into() })?
+                    .map_err(|message| SourceError::Prometheus { url: p.url().to_string(), message })?;
                 if !known || host.contains(['/', '?', '#', '@']) {
                     return Err(unknown());
                 }

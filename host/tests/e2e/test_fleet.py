@@ -22,6 +22,7 @@ Everything made is deleted in `finally` (Subnet.close).
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -244,9 +245,14 @@ def prometheus_viewer(fleet, tmp_path_factory):
         prom.stop()
 
 
+class NotYet(Exception):
+    """An answer that a poll may retry (wait_until re-raises AssertionErrors at once)."""
+
+
 def fleet_graph(viewer: GomonProcess, **params) -> dict:
     r = viewer.get("/api/graph", params={"scope": "fleet", **params}, timeout=20)
-    assert r.status_code == 200, f"{r.status_code}: {r.text}"
+    if r.status_code != 200:
+        raise NotYet(f"{r.status_code}: {r.text}")
     return r.json()
 
 
@@ -347,7 +353,11 @@ def test_the_fleet_page_groups_hosts_and_links_drill_down(fleet, peers_viewer):
     r = peers_viewer.get("/gomon/svg", params={"scope": "fleet", "pid": f"{fleet.label('a')}/{fleet.pids['app']}"},
                          timeout=20)
     assert r.status_code == 200 and r.text.startswith("<svg"), r.text[:200]
-    assert "fleet-app" in r.text
+    svg = html.unescape(r.text)
+    assert f"Host: {fleet.label('a')} · Process: fleet-app[{fleet.pids['app']}]" in svg, svg[:1500]
+    # Links on a host's graph stay on that host.
+    side = f"?scope=fleet&pid={fleet.hosts['a'].address}%3A{AGENT_PORT}%2F{fleet.pids['side']}"
+    assert side in svg, re.findall(r'href="[^"]*"', svg)[:5]
 
 
 def test_the_fleet_graph_from_prometheus_holds_exactly_the_connections(fleet, prometheus_viewer):
