@@ -42,6 +42,8 @@ pub enum Trigger {
     Interval,
     /// A scrape found the last sample stale.
     Scrape,
+    /// The probe set changed (hot reload).
+    Reload,
 }
 
 /// One collector's last run.
@@ -57,7 +59,7 @@ pub struct Collector {
     sampler: Sampler,
     connections: Connections,
     probes: Arc<Mutex<ProbeSet>>,
-    samples: [u64; 2],
+    samples: [u64; 3],
     generation: u64,
     /// The schedule's interval, once [`start`] runs it (the age connections may have).
     interval: Option<Duration>,
@@ -82,7 +84,7 @@ impl Collector {
             sampler,
             connections,
             probes,
-            samples: [0; 2],
+            samples: [0; 3],
             generation: 0,
             interval: None,
             sources: Vec::new(),
@@ -197,6 +199,7 @@ impl Collector {
             MetricFamily::counter("gomon_samples", "Sampling cycles run, by what triggered them.").labels(["trigger"]);
         samples.push(&["interval"], self.samples[Trigger::Interval as usize] as f64);
         samples.push(&["scrape"], self.samples[Trigger::Scrape as usize] as f64);
+        samples.push(&["reload"], self.samples[Trigger::Reload as usize] as f64);
         vec![duration, success, cycle_seconds, samples]
     }
 }
@@ -271,6 +274,7 @@ impl Connections {
 pub struct Schedule {
     latest: watch::Receiver<Arc<Exposition>>,
     request: Arc<Notify>,
+    reload: Arc<Notify>,
     interval: Duration,
     started: Instant,
 }
@@ -307,9 +311,9 @@ impl Schedule {
         self.latest.clone()
     }
 
-    /// Asks for a cycle now (after the probe set changed, say).
-    pub fn request_cycle(&self) {
-        self.request.notify_one();
+    /// Asks for a cycle now because the probe set changed (`trigger="reload"`).
+    pub fn request_reload_cycle(&self) {
+        self.reload.notify_one();
     }
 
     /// The latest exposition; when it is older than 1.5 intervals (or there
@@ -333,7 +337,9 @@ impl Schedule {
 pub fn start(mut collector: Collector, interval: Duration, mut shutdown: watch::Receiver<bool>) -> Schedule {
     let (tx, rx) = watch::channel(Arc::new(Exposition::default()));
     let request = Arc::new(Notify::new());
-    let schedule = Schedule { latest: rx, request: request.clone(), interval, started: Instant::now() };
+    let reload = Arc::new(Notify::new());
+    let schedule =
+        Schedule { latest: rx, request: request.clone(), reload: reload.clone(), interval, started: Instant::now() };
     collector.interval = Some(interval);
     let collector = Arc::new(Mutex::new(collector));
     tokio::spawn(async move {
@@ -345,6 +351,7 @@ pub fn start(mut collector: Collector, interval: Duration, mut shutdown: watch::
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => trigger = Trigger::Interval,
                     _ = request.notified() => trigger = Trigger::Scrape,
+                    _ = reload.notified() => trigger = Trigger::Reload,
                     _ = shutdown.changed() => break,
                 }
             }
@@ -354,7 +361,11 @@ pub fn start(mut collector: Collector, interval: Duration, mut shutdown: watch::
             let collector = collector.clone();
             let cycle =
                 tokio::task::spawn_blocking(move || collector.lock().unwrap_or_else(|e| e.into_inner()).cycle(trigger));
-            match cycle.await {
+            let finished = cycle.await;
+            // Scrapes that found the old sample stale while this cycle ran asked for
+            // one: this cycle's sample answers them, so their request is spent.
+            consume_stored_permit(&request).await;
+            match finished {
                 Ok(exposition) => {
                     last = exposition.taken;
                     tx.send_replace(Arc::new(exposition));
@@ -367,6 +378,15 @@ pub fn start(mut collector: Collector, interval: Duration, mut shutdown: watch::
         }
     });
     schedule
+}
+
+/// Takes the permit a `notify_one` without a waiter left behind, if any.
+async fn consume_stored_permit(notify: &Notify) {
+    tokio::select! {
+        biased;
+        _ = notify.notified() => {}
+        _ = std::future::ready(()) => {}
+    }
 }
 
 /// Time until the next multiple of `interval` in wall-clock time, skipping
@@ -392,6 +412,16 @@ mod tests {
         let at = |s: u64, ms: u64| UNIX_EPOCH + Duration::from_secs(s) + Duration::from_millis(ms);
         assert_eq!(until_next_tick(at(1_500_005, 0), i, Duration::from_secs(10)), Duration::from_secs(10));
         assert_eq!(until_next_tick(at(1_500_014, 500), i, Duration::from_secs(10)), Duration::from_millis(500));
+    }
+
+    #[tokio::test]
+    async fn a_request_made_during_a_cycle_is_spent_by_it() {
+        let notify = Notify::new();
+        notify.notify_one();
+        consume_stored_permit(&notify).await;
+        let waited = tokio::time::timeout(Duration::from_millis(50), notify.notified()).await;
+        assert!(waited.is_err(), "the stored permit was consumed");
+        consume_stored_permit(&notify).await; // none stored: returns at once
     }
 
     #[test]

@@ -114,7 +114,7 @@ impl Agent {
         tracing::info!(dir = %dir.display(), "Watching the probe directory.");
         let (stop, on_change) = (stopping.clone(), schedule.clone());
         Reloader::new(dir, probes.clone())
-            .spawn(move || stop.load(Ordering::Relaxed), move || on_change.request_cycle());
+            .spawn(move || stop.load(Ordering::Relaxed), move || on_change.request_reload_cycle());
 
         let history = Arc::new(history::History::new(history::Limits::default()));
         tokio::spawn(history::feed(history.clone(), schedule.subscribe()));

@@ -84,6 +84,8 @@ def test_add_reject_replace_remove(tmp_path, gomon_factory):
                                     f"within {DEADLINE}s of adding the file")
     assert samples_of(added) > cycles0, (
         "cpu-ratios' families appeared without a new sample cycle of the built-ins")
+    assert added.value("gomon_samples_total", trigger="reload") > before.value(
+        "gomon_samples_total", trigger="reload"), "the change ran a cycle counted as trigger=reload"
     assert 0 <= added.value("gomon_memory_pressure_ratio") <= 1
     versions = info_versions(added, "cpu-ratios")
     assert len(versions) == 1 and versions[0][1] == "file", f"gomon_probe_info of cpu-ratios: {versions}"
