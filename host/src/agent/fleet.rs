@@ -375,7 +375,11 @@ impl Fleet {
     pub fn describe(&self) -> String {
         match &self.members {
             Members::Peers(peers) => {
-                format!("{} peers ({})", peers.len(), peers.iter().map(|p| p.host.as_str()).collect::<Vec<_>>().join(", "))
+                format!(
+                    "{} peers ({})",
+                    peers.len(),
+                    peers.iter().map(|p| p.host.as_str()).collect::<Vec<_>>().join(", ")
+                )
             }
             Members::Prometheus(p) => format!("the targets of job {:?} at {}", p.job(), p.url()),
         }
@@ -459,11 +463,18 @@ impl Fleet {
         for a in &joined.ambiguous {
             notices.push(Notice {
                 warning: true,
-                text: format!("Address {} is claimed by {}: connections to it are not joined.", a.address, a.hosts.join(", ")),
+                text: format!(
+                    "Address {} is claimed by {}: connections to it are not joined.",
+                    a.address,
+                    a.hosts.join(", ")
+                ),
             });
         }
         if gathered.malformed > 0 {
-            notices.push(Notice { warning: true, text: format!("{} malformed endpoint series ignored.", gathered.malformed) });
+            notices.push(Notice {
+                warning: true,
+                text: format!("{} malformed endpoint series ignored.", gathered.malformed),
+            });
         }
         let stats = FleetStats {
             source: self.source().to_owned(),
@@ -510,7 +521,8 @@ impl Fleet {
                 .map_err(|_| SourceError::Agent { url: agent.url().to_string(), message: "no answer".into() })??;
             let pid = processes.iter().filter(|p| p.comm == name).map(|p| p.pid).min();
             if pid.is_none() {
-                notices.push(Notice { warning: true, text: format!("No process named {name} on {host}; its overview.") });
+                notices
+                    .push(Notice { warning: true, text: format!("No process named {name} on {host}; its overview.") });
             }
             pid
         } else {
@@ -529,7 +541,8 @@ impl Fleet {
         if let Some(pid) = pid
             && !graph.nodes.iter().any(|n| n.pid() == Some(pid))
         {
-            notices.push(Notice { warning: true, text: format!("Process {pid} is not running on {host}; its overview.") });
+            notices
+                .push(Notice { warning: true, text: format!("Process {pid} is not running on {host}; its overview.") });
         }
         Ok(Drilled { host: host.to_owned(), graph, pid, notices })
     }
@@ -574,7 +587,10 @@ pub fn table_of(snapshot: &crate::runtime::bindings::types::Snapshot) -> Endpoin
 }
 
 /// The export's families of one cycle's snapshot.
-pub fn export(snapshot: &crate::runtime::bindings::types::Snapshot, max_series: usize) -> Vec<gomon_sink_prometheus::MetricFamily> {
+pub fn export(
+    snapshot: &crate::runtime::bindings::types::Snapshot,
+    max_series: usize,
+) -> Vec<gomon_sink_prometheus::MetricFamily> {
     table::families(&table_of(snapshot), max_series)
 }
 
@@ -613,7 +629,8 @@ mod tests {
             timeout: Duration::from_secs(1),
             ..Default::default()
         };
-        let fleet = Fleet::new(&settings(&["https://10.0.0.1:1234", "https://[fd00::2]", "http://b"])).unwrap().unwrap();
+        let fleet =
+            Fleet::new(&settings(&["https://10.0.0.1:1234", "https://[fd00::2]", "http://b"])).unwrap().unwrap();
         assert_eq!(fleet.describe(), "3 peers (10.0.0.1:1234, [fd00::2]:443, b:80)");
         assert!(Fleet::new(&settings(&[])).unwrap().is_none());
         let twice = Fleet::new(&settings(&["https://a:1", "https://a:1/x"])).err().unwrap();

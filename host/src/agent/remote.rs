@@ -125,8 +125,8 @@ impl Remote {
     /// it took.
     pub async fn endpoints(&self) -> Result<(crate::agent::fleet::EndpointTable, u64), SourceError> {
         let body = self.get_bytes("api/endpoints", &[]).await?;
-        let table = serde_json::from_slice(&body)
-            .map_err(|e| self.error(format!("api/endpoints: unexpected answer: {e}")))?;
+        let table =
+            serde_json::from_slice(&body).map_err(|e| self.error(format!("api/endpoints: unexpected answer: {e}")))?;
         Ok((table, body.len() as u64))
     }
 

@@ -114,7 +114,10 @@ pub fn parse(query: &DataQuery) -> Result<PanelQuery, QueryError> {
             None | Some("host") => Request::NodeGraph(focus(&json.pid)?),
             Some("fleet") => Request::FleetGraph(fleet_node(&json.pid)?),
             Some(other) => {
-                return Err(QueryError::Value { key: "scope", message: format!("{other:?} is neither host nor fleet") });
+                return Err(QueryError::Value {
+                    key: "scope",
+                    message: format!("{other:?} is neither host nor fleet"),
+                });
             }
         },
         "metrics" => Request::Metrics { metric: text(&json.metric, "metric")?, filter: text(&json.filter, "filter")? },

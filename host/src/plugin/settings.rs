@@ -200,7 +200,9 @@ mod tests {
     fn bad_settings_are_named() {
         let error = Instance::from_context(Some(&context("{", &[]))).unwrap_err();
         assert!(matches!(error, SettingsError::Json(_)));
-        for json in [r#"{"fleetPeers":["ftp://x"]}"#, r#"{"fleetPeers":["https://a:1"],"fleetPrometheusUrl":"http://p"}"#] {
+        for json in
+            [r#"{"fleetPeers":["ftp://x"]}"#, r#"{"fleetPeers":["https://a:1"],"fleetPrometheusUrl":"http://p"}"#]
+        {
             let error = Instance::from_context(Some(&context(json, &[]))).unwrap_err().to_string();
             assert!(error.starts_with("fleet settings: "), "{json}: {error}");
         }

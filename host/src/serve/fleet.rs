@@ -97,7 +97,8 @@ pub async fn scoped(req: &Request<Incoming>, state: &AppState, view: View) -> Op
     let mut notices = Vec::new();
     let focus = match fleet_focus(params.text("pid").unwrap_or_default()) {
         FleetFocus::NotAHost(id) => {
-            notices.push(Notice { warning: false, text: format!("{id} is not on an agent of the fleet; the overview.") });
+            notices
+                .push(Notice { warning: false, text: format!("{id} is not on an agent of the fleet; the overview.") });
             FleetFocus::Overview
         }
         focus => focus,
@@ -111,10 +112,7 @@ pub async fn scoped(req: &Request<Incoming>, state: &AppState, view: View) -> Op
                 return Some(match view {
                     View::Page => {
                         let notice = Some(format!("No graph from that agent: {e}."));
-                        respond(
-                            "text/html; charset=utf-8",
-                            graphviz::page_html("", &page_options(notice)).into_bytes(),
-                        )
+                        respond("text/html; charset=utf-8", graphviz::page_html("", &page_options(notice)).into_bytes())
                     }
                     _ => unavailable(e.to_string()),
                 });
@@ -136,11 +134,14 @@ pub async fn scoped(req: &Request<Incoming>, state: &AppState, view: View) -> Op
             links: graphviz::Links::Fleet { prefix: format!("{}/", drilled.host) },
             ..Default::default()
         };
-        return Some(render(state, view, drilled.graph, options, notices, |notice| graphviz::PageOptions {
-            focus_pid: drilled.pid,
-            focus_name,
-            ..page_options(notice)
-        }).await);
+        return Some(
+            render(state, view, drilled.graph, options, notices, |notice| graphviz::PageOptions {
+                focus_pid: drilled.pid,
+                focus_name,
+                ..page_options(notice)
+            })
+            .await,
+        );
     }
 
     let drawn = match fleet.graph().await {

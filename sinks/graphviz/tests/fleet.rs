@@ -18,7 +18,12 @@ fn fleet_graph() -> Graph {
     };
     Graph {
         nodes: vec![
-            Node { id: "host:203.0.113.5:443".into(), kind: NodeKind::Host, title: "203.0.113.5:443".into(), ..Default::default() },
+            Node {
+                id: "host:203.0.113.5:443".into(),
+                kind: NodeKind::Host,
+                title: "203.0.113.5:443".into(),
+                ..Default::default()
+            },
             process("10.0.0.1:1234/812", "app", 1),
             process("10.0.0.2:1234/name:kworker/0:1", "kworker/0:1", 2),
         ],
@@ -36,8 +41,11 @@ fn options() -> DotOptions {
 
 /// The `href`s of an SVG, XML-decoded (by roxmltree), in document order.
 fn hrefs(svg: &str) -> Vec<String> {
-    let doc = roxmltree::Document::parse_with_options(svg, roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() })
-        .unwrap_or_else(|e| panic!("the SVG does not parse: {e}\n{svg}"));
+    let doc = roxmltree::Document::parse_with_options(
+        svg,
+        roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() },
+    )
+    .unwrap_or_else(|e| panic!("the SVG does not parse: {e}\n{svg}"));
     let xlink = "http://www.w3.org/1999/xlink";
     doc.descendants()
         .filter_map(|n| n.attribute((xlink, "href")).or_else(|| n.attribute("href")))
@@ -82,7 +90,8 @@ fn process_nodes_link_to_their_fleet_id_and_hosts_name_the_columns() {
     assert_eq!(dot.matches("URL=").count(), 2);
 
     let want = ["10.0.0.1:1234/812", "10.0.0.2:1234/name:kworker/0:1"];
-    let builtin: Vec<String> = hrefs(&layout_svg_with(&fleet_graph(), &options())).iter().map(|h| linked_id(h)).collect();
+    let builtin: Vec<String> =
+        hrefs(&layout_svg_with(&fleet_graph(), &options())).iter().map(|h| linked_id(h)).collect();
     assert_eq!(builtin, want);
     if common::dot_available() {
         let svg = render_svg(&dot, Duration::from_secs(30)).unwrap();

@@ -458,11 +458,11 @@ mod tests {
         let joined = join(&[a, b]);
         assert_eq!(
             edge_pairs(&joined),
-            [("a/1", "a/host:127.0.0.1:9999", "1 connection"), ("a/1", "a/9", "1 connection"), (
-                "b/2",
-                "host:10.0.0.1:22",
-                "1 connection"
-            )]
+            [
+                ("a/1", "a/host:127.0.0.1:9999", "1 connection"),
+                ("a/1", "a/9", "1 connection"),
+                ("b/2", "host:10.0.0.1:22", "1 connection")
+            ]
         );
         let ssh = joined.graph.nodes.iter().find(|n| n.id == "host:10.0.0.1:22").unwrap();
         assert!(ssh.details.iter().any(|(k, v)| k == "unmatched" && v.starts_with("the address of a")), "{ssh:?}");
@@ -481,7 +481,12 @@ mod tests {
 
     #[test]
     fn the_same_tables_always_join_to_the_same_graph() {
-        let a = host("a", &["10.0.0.1"], vec![], vec![out("z", Some(3), "10.0.0.2", 1, 1), out("y", Some(2), "10.0.0.2", 1, 1)]);
+        let a = host(
+            "a",
+            &["10.0.0.1"],
+            vec![],
+            vec![out("z", Some(3), "10.0.0.2", 1, 1), out("y", Some(2), "10.0.0.2", 1, 1)],
+        );
         let b = host("b", &["10.0.0.2"], vec![listen("0.0.0.0", 1, "s", Some(1))], vec![]);
         let one = join(&[a.clone(), b.clone()]);
         assert_eq!(one, join(&[a.clone(), b.clone()]));

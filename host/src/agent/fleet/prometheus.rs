@@ -153,10 +153,8 @@ impl Prometheus {
             }
         }
         let mut gathered = Gathered { requests: 2, bytes: up_bytes + series_bytes, malformed, ..Default::default() };
-        let mut instances: Vec<(String, bool)> = up
-            .iter()
-            .filter_map(|s| Some((s.metric.get("instance")?.clone(), s.value.1.trim() == "1")))
-            .collect();
+        let mut instances: Vec<(String, bool)> =
+            up.iter().filter_map(|s| Some((s.metric.get("instance")?.clone(), s.value.1.trim() == "1"))).collect();
         instances.sort();
         instances.dedup();
         if instances.is_empty() {
@@ -196,7 +194,13 @@ fn add_sample(table: &mut EndpointTable, sample: &Sample) -> bool {
         }
         Some(LISTENING_FAMILY) => {
             let (Some(port), Some(protocol)) = (port("port"), protocol()) else { return false };
-            table.listening.push(Listener { address: label("address"), port, protocol, process: label("process"), pid: None })
+            table.listening.push(Listener {
+                address: label("address"),
+                port,
+                protocol,
+                process: label("process"),
+                pid: None,
+            })
         }
         Some(CONNECTIONS_FAMILY) => {
             let (Some(port), Some(protocol)) = (port("remote_port"), protocol()) else { return false };
@@ -247,21 +251,36 @@ mod tests {
     fn series_become_table_rows_and_malformed_ones_are_counted() {
         let sample = |json: &str| serde_json::from_str::<Sample>(json).unwrap();
         let mut table = EndpointTable::default();
-        assert!(add_sample(&mut table, &sample(
-            r#"{"metric":{"__name__":"gomon_endpoint_listening","address":"0.0.0.0","port":"5432","protocol":"tcp","process":"postgres","instance":"b"},"value":[1,"1"]}"#
-        )));
-        assert!(add_sample(&mut table, &sample(
-            r#"{"metric":{"__name__":"gomon_endpoint_connections","process":"app","remote_address":"10.0.0.2","remote_port":"5432","protocol":"tcp"},"value":[1,"3"]}"#
-        )));
-        assert!(add_sample(&mut table, &sample(
-            r#"{"metric":{"__name__":"gomon_host_address_info","address":"10.0.0.2","interface":"eth0"},"value":[1,"1"]}"#
-        )));
-        assert!(!add_sample(&mut table, &sample(
-            r#"{"metric":{"__name__":"gomon_endpoint_listening","port":"99999","protocol":"tcp"},"value":[1,"1"]}"#
-        )));
-        assert!(!add_sample(&mut table, &sample(
-            r#"{"metric":{"__name__":"gomon_endpoint_connections","remote_port":"1","protocol":"tcp"},"value":[1,"NaN"]}"#
-        )));
+        assert!(add_sample(
+            &mut table,
+            &sample(
+                r#"{"metric":{"__name__":"gomon_endpoint_listening","address":"0.0.0.0","port":"5432","protocol":"tcp","process":"postgres","instance":"b"},"value":[1,"1"]}"#
+            )
+        ));
+        assert!(add_sample(
+            &mut table,
+            &sample(
+                r#"{"metric":{"__name__":"gomon_endpoint_connections","process":"app","remote_address":"10.0.0.2","remote_port":"5432","protocol":"tcp"},"value":[1,"3"]}"#
+            )
+        ));
+        assert!(add_sample(
+            &mut table,
+            &sample(
+                r#"{"metric":{"__name__":"gomon_host_address_info","address":"10.0.0.2","interface":"eth0"},"value":[1,"1"]}"#
+            )
+        ));
+        assert!(!add_sample(
+            &mut table,
+            &sample(
+                r#"{"metric":{"__name__":"gomon_endpoint_listening","port":"99999","protocol":"tcp"},"value":[1,"1"]}"#
+            )
+        ));
+        assert!(!add_sample(
+            &mut table,
+            &sample(
+                r#"{"metric":{"__name__":"gomon_endpoint_connections","remote_port":"1","protocol":"tcp"},"value":[1,"NaN"]}"#
+            )
+        ));
         assert_eq!(table.listening[0].port, 5432);
         assert_eq!(table.connections[0].count, 3);
         assert_eq!(table.addresses[0].interface, "eth0");

@@ -332,8 +332,9 @@ pub const DROPPED_FAMILY: &str = "gomon_endpoint_dropped_series";
 /// port of the internet cannot flood Prometheus.
 pub fn families(table: &EndpointTable, max_series: usize) -> Vec<MetricFamily> {
     let table = table.by_process_name();
-    let mut addresses = MetricFamily::gauge(ADDRESS_FAMILY, "An address of this host, with its interface; the value is 1.")
-        .labels(["address", "interface"]);
+    let mut addresses =
+        MetricFamily::gauge(ADDRESS_FAMILY, "An address of this host, with its interface; the value is 1.")
+            .labels(["address", "interface"]);
     let mut listening = MetricFamily::gauge(
         LISTENING_FAMILY,
         "A socket listening (TCP) or bound (UDP) on this host, with its owning process; the value is 1.",
@@ -373,7 +374,8 @@ pub fn families(table: &EndpointTable, max_series: usize) -> Vec<MetricFamily> {
     outbound.truncate(max_series);
     outbound.sort();
     for o in &outbound {
-        connections.push(&[&o.process, &o.remote_address, &o.remote_port.to_string(), o.protocol.as_str()], o.count as f64);
+        connections
+            .push(&[&o.process, &o.remote_address, &o.remote_port.to_string(), o.protocol.as_str()], o.count as f64);
     }
     dropped.push(&[ADDRESS_FAMILY], dropped_addresses as f64);
     dropped.push(&[LISTENING_FAMILY], dropped_listening as f64);
@@ -438,8 +440,11 @@ mod tests {
         ];
         let addresses = vec![HostAddress { address: "10.0.0.2".into(), interface: "eth0".into() }];
         let table = EndpointTable::build("db1", addresses, &sockets, comm);
-        let listening: Vec<_> =
-            table.listening.iter().map(|l| (l.address.as_str(), l.port, l.protocol, l.process.as_str(), l.pid)).collect();
+        let listening: Vec<_> = table
+            .listening
+            .iter()
+            .map(|l| (l.address.as_str(), l.port, l.protocol, l.process.as_str(), l.pid))
+            .collect();
         assert_eq!(
             listening,
             [
@@ -534,6 +539,11 @@ mod tests {
         assert!(json.contains(r#""remoteAddress":"10.0.0.7""#) && !json.contains("\"pid\":null"), "{json}");
         assert_eq!(serde_json::from_str::<EndpointTable>(&json).unwrap(), table);
         assert_eq!(serde_json::from_str::<EndpointTable>("{}").unwrap(), EndpointTable::default());
-        assert!(serde_json::from_str::<EndpointTable>(r#"{"listening":[{"address":"x","port":1,"protocol":"sctp","process":"p"}]}"#).is_err());
+        assert!(
+            serde_json::from_str::<EndpointTable>(
+                r#"{"listening":[{"address":"x","port":1,"protocol":"sctp","process":"p"}]}"#
+            )
+            .is_err()
+        );
     }
 }

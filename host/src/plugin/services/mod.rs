@@ -24,8 +24,8 @@ use tokio::sync::watch;
 
 use super::proto::pluginv2::PluginContext;
 use super::settings::{Instance, SettingsError};
-use crate::agent::remote::{Remote, RemoteOptions};
 use crate::agent::fleet::Fleet;
+use crate::agent::remote::{Remote, RemoteOptions};
 use crate::agent::{DataSource, Local, Renderer, SourceError};
 
 /// The deadline of each agent's (or query's) answer in a data source's fleet view.
