@@ -179,6 +179,9 @@ fn is_connected(c: &Connection, protocol: Protocol) -> bool {
         }
 }
 
+/// (process name, pid, remote address, remote port, protocol).
+type OutboundKey = (String, u32, String, u16, Protocol);
+
 impl EndpointTable {
     /// The table of a snapshot's connections. `comm` names a pid's process (`None`:
     /// gone, or not sampled: that holder is left out).
@@ -226,7 +229,7 @@ impl EndpointTable {
                 .is_some_and(|addresses| addresses.iter().any(|a| *a == local || is_unspecified(a)))
         };
 
-        let mut outbound: BTreeMap<(String, u32, String, u16, Protocol), (u64, Option<String>)> = BTreeMap::new();
+        let mut outbound: BTreeMap<OutboundKey, (u64, Option<String>)> = BTreeMap::new();
         for c in connections {
             let Some(protocol) = protocol_of(c.kind) else { continue };
             if is_listener(c, protocol) || !is_connected(c, protocol) || inbound(c, protocol) {
