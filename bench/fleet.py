@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -105,6 +106,9 @@ class SimulatedHost:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body are two writes: without TCP_NODELAY the body waits for the
+            # client's delayed ACK (40 ms), which an agent (hyper, nodelay) never does.
+            disable_nagle_algorithm = True
 
             def do_GET(self):  # noqa: N802
                 body = {"/api/endpoints": host.endpoints, "/metrics": host.metrics}.get(self.path.split("?")[0])
@@ -149,10 +153,46 @@ def timed_gets(g: GomonProcess, path: str, params: dict, n: int) -> tuple[list[f
     return times, answer, size
 
 
-def viewer(work: Path, fleet_toml: str) -> GomonProcess:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def metric(body: str, name: str, **labels: str) -> float:
+    for line in body.splitlines():
+        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def export_cost(work: Path, seconds: float) -> dict:
+    """CPU per sampling cycle and the socket discovery's duration, export off and on (1 s interval)."""
+    out = {}
+    for export in (False, True):
+        g = viewer(work / f"export-{export}", f"export = {'true' if export else 'false'}\n", interval="1s")
+        try:
+            time.sleep(2)  # past the first cycles (the probes' first calls)
+            body = g.get("/metrics").text
+            cpu0, cycles0 = cpu_seconds(g.pid), sum(metric(body, "gomon_samples_total", trigger=t)
+                                                    for t in ("interval", "scrape", "reload"))
+            time.sleep(seconds)
+            body = g.get("/metrics").text
+            cycles = sum(metric(body, "gomon_samples_total", trigger=t) for t in ("interval", "scrape", "reload"))
+            out[export] = {"cpu_ms_per_cycle": (cpu_seconds(g.pid) - cpu0) * 1000 / max(1.0, cycles - cycles0),
+                           "sockets_ms": metric(body, "gomon_collector_duration_seconds", collector="sockets") * 1000,
+                           "cycle_ms": metric(body, "gomon_sample_duration_seconds") * 1000,
+                           "series": sum(1 for line in body.splitlines()
+                                         if line.startswith(("gomon_endpoint_", "gomon_host_address_info")))}
+        finally:
+            g.stop()
+    return out
+
+
+def viewer(work: Path, fleet_toml: str, interval: str = "15s") -> GomonProcess:
+    work.mkdir(parents=True, exist_ok=True)
     config = work / "gomon.toml"
     config.write_text(f"[loki]\nurl = \"off\"\n[observe.files]\nenabled = false\n[fleet]\n{fleet_toml}")
-    return GomonProcess(work, ["--config", str(config)], interval="15s")
+    return GomonProcess(work, ["--config", str(config)], interval=interval)
 
 
 def main() -> int:
@@ -161,6 +201,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--listeners", type=int, default=20)
     parser.add_argument("--outbound", type=int, default=50)
+    parser.add_argument("--export-seconds", type=float, default=20)
     args = parser.parse_args()
     sizes = [int(n) for n in args.hosts.split(",")]
     prometheus_bin = require_tool("prometheus")
@@ -178,6 +219,7 @@ def main() -> int:
                         "nodegraph_bytes": len(nodegraph.content)}
         finally:
             base.stop()
+        export = export_cost(work, args.export_seconds)
         for n in sizes:
             tables = fleet_model(n, args.listeners, args.outbound)
             hosts = [SimulatedHost(t) for t in tables]
@@ -246,6 +288,11 @@ def main() -> int:
             source, n, f"{p50:.1f}", f"{percentile(times, 90):.1f}", f"{p50 / baseline['p50']:.2f}",
             stats["requests"], stats["bytes"], f"{stats['bytes'] / baseline['nodegraph_bytes']:.2f}",
             f"{stats['bytes'] / n:.0f}", size, nodes, edges, series)))
+    off, on = export[False], export[True]
+    print(f"\nThe export's cost on a real host (1 s interval, {args.export_seconds:.0f} s each): CPU per cycle "
+          f"{off['cpu_ms_per_cycle']:.2f} ms off, {on['cpu_ms_per_cycle']:.2f} ms on "
+          f"(× {on['cpu_ms_per_cycle'] / max(off['cpu_ms_per_cycle'], 1e-9):.2f}); last cycle {off['cycle_ms']:.2f} ms off, "
+          f"{on['cycle_ms']:.2f} ms on; socket discovery {on['sockets_ms']:.2f} ms; {on['series']} endpoint series")
     print("\nExtrapolation (bytes per host from the largest run; latency by a straight line through the runs):")
     for source, points in per_host.items():
         n_max, bytes_per_host, _ = points[-1]
