@@ -27,8 +27,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -397,6 +399,77 @@ def test_grafana_fleet_scope_through_the_plugin(fleet, tmp_path):
         assert node in drilled.field("id").values
     finally:
         plugin.stop()
+
+
+class HostilePeers:
+    """Two peers on loopback: one accepts and never answers, one answers 200 with garbage."""
+
+    def __init__(self) -> None:
+        self.hang = socket.create_server(("127.0.0.1", 0))
+        self.held: list[socket.socket] = []
+        self.garbage = socket.create_server(("127.0.0.1", 0))
+        self.stopping = False
+        threading.Thread(target=self._hold, daemon=True).start()
+        threading.Thread(target=self._garble, daemon=True).start()
+
+    def _hold(self) -> None:
+        while not self.stopping:
+            try:
+                self.held.append(self.hang.accept()[0])
+            except OSError:
+                return
+
+    def _garble(self) -> None:
+        while not self.stopping:
+            try:
+                conn = self.garbage.accept()[0]
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\n"
+                             b"Connection: close\r\n\r\nnot json!")
+
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{self.hang.getsockname()[1]}", f"http://127.0.0.1:{self.garbage.getsockname()[1]}"]
+
+    def close(self) -> None:
+        self.stopping = True
+        self.hang.close()
+        self.garbage.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_a_hanging_or_lying_peer_is_reported_and_the_rest_drawn(fleet, tmp_path):
+    hostile = HostilePeers()
+    try:
+        peers = ", ".join(f'"{u}"' for u in [fleet.agents["a"].url, *hostile.urls()])
+        config = tmp_path / "gomon.toml"
+        config.write_text(textwrap.dedent(f"""\
+            [loki]
+            url = "off"
+            [fleet]
+            peers = [{peers}]
+            tls_ca_file = "{fleet.cert.cert}"
+            token_file = "{fleet.token_file}"
+            timeout = "2s"
+            """))
+        g = GomonProcess(tmp_path / "viewer", ["--config", str(config)], interval="2s")
+        try:
+            graph = fleet_graph(g)
+            hang, garbage = (u.removeprefix("http://") for u in hostile.urls())
+            reasons = {m["host"]: m["reason"] for m in graph["missing"]}
+            assert set(reasons) == {hang, garbage}, reasons
+            assert "no answer within 2s" in reasons[hang], reasons
+            assert "unexpected answer" in reasons[garbage], reasons
+            # a's own connections are still drawn (to hosts this viewer's fleet lacks: unmatched).
+            app = f"{fleet.label('a')}/{fleet.pids['app']}"
+            assert any(e["source"] == app for e in graph["edges"]), graph["edges"]
+        finally:
+            g.stop_and_check()
+    finally:
+        hostile.close()
 
 
 def test_an_agent_that_is_down_is_reported_and_the_rest_drawn(fleet, peers_viewer, prometheus_viewer):
