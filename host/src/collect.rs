@@ -65,15 +65,32 @@ pub struct Collector {
     interval: Option<Duration>,
     /// Families of other parts of the host (observations, Loki), read once per cycle.
     sources: Vec<FamilySource>,
+    /// Families derived from the cycle's snapshot (the fleet export), and whether they
+    /// need processes and connections in it.
+    snapshot_sources: Vec<SnapshotSource>,
+    sources_need_connections: bool,
 }
 
 /// Self-metrics of a part of the host outside the collector.
 pub type FamilySource = Box<dyn Fn() -> Vec<MetricFamily> + Send>;
 
+/// Families a part of the host derives from each cycle's snapshot.
+pub type SnapshotSource = Box<dyn Fn(&Snapshot) -> Vec<MetricFamily> + Send>;
+
 impl Collector {
     /// A collector over a sampler, socket discovery and a probe set.
     pub fn new(sampler: Sampler, connections: Connections, probes: Arc<Mutex<ProbeSet>>) -> Self {
-        Collector { sampler, connections, probes, samples: [0; 3], generation: 0, interval: None, sources: Vec::new() }
+        Collector {
+            sampler,
+            connections,
+            probes,
+            samples: [0; 3],
+            generation: 0,
+            interval: None,
+            sources: Vec::new(),
+            snapshot_sources: Vec::new(),
+            sources_need_connections: false,
+        }
     }
 
     /// A collector as the sampling configuration asks for: the sampler, and socket
@@ -88,6 +105,14 @@ impl Collector {
     /// Adds families that every cycle publishes beside the probes' own.
     pub fn add_source(&mut self, source: FamilySource) {
         self.sources.push(source);
+    }
+
+    /// Adds families derived from every cycle's snapshot, after the probes'. The
+    /// snapshot then holds the processes and, when `connections` is true, the
+    /// connections: a socket discovery every cycle (at most one per interval).
+    pub fn add_snapshot_source(&mut self, source: SnapshotSource, connections: bool) {
+        self.snapshot_sources.push(source);
+        self.sources_need_connections |= connections;
     }
 
     /// Runs one cycle. Blocking: call from a blocking thread.
@@ -111,9 +136,9 @@ impl Collector {
             let measure_needs =
                 |c: Capability| probes.probes().iter().any(|p| p.world == World::Measure && p.needs.contains(&c));
             (
-                probes.needs(Capability::Processes),
+                probes.needs(Capability::Processes) || !self.snapshot_sources.is_empty(),
                 probes.needs(Capability::ProcessDetails),
-                measure_needs(Capability::Connections),
+                measure_needs(Capability::Connections) || self.sources_need_connections,
             )
         };
         if wants_processes {
@@ -138,6 +163,7 @@ impl Collector {
         self.samples[trigger as usize] += 1;
         self.generation += 1;
         families.extend(self.sources.iter().flat_map(|source| source()));
+        families.extend(self.snapshot_sources.iter().flat_map(|source| source(&snapshot)));
         families.extend(self.own_families(&runs, started.elapsed()));
         Exposition {
             families,

@@ -60,6 +60,9 @@ pub struct Config {
     pub loki: gomon_sink_loki::LokiConfig,
     /// Grafana plugin mode (`[plugin]`).
     pub plugin: PluginConfig,
+    /// The fleet's connection graph (`[fleet]`): this host's endpoint export, and the
+    /// peers or Prometheus the fleet view joins (see docs/fleet.md).
+    pub fleet: crate::agent::fleet::FleetConfig,
 }
 
 /// Grafana plugin mode.
@@ -129,6 +132,7 @@ impl Default for Config {
             observe: crate::observe::ObserveConfig::default(),
             loki: gomon_sink_loki::LokiConfig::default(),
             plugin: PluginConfig::default(),
+            fleet: crate::agent::fleet::FleetConfig::default(),
         }
     }
 }
@@ -195,6 +199,7 @@ impl Config {
         self.web.validate().map_err(|e| anyhow::anyhow!(e))?;
         self.observe.validate()?;
         self.loki.validate().map_err(|e| anyhow::anyhow!("loki: {e}"))?;
+        self.fleet.validate()?;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@ import { DataSourceInstanceSettings, DataSourcePluginMeta, DataSourceSettings, P
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 
-import { ConfigEditor, agentUrlProblem } from './ConfigEditor';
+import { ConfigEditor, agentUrlProblem, fleetProblem, parsePeers } from './ConfigEditor';
 import { installDataSources } from './test/fakes';
 import { GomonOptions, GomonSecureOptions } from './types';
 
@@ -107,9 +107,27 @@ describe('ConfigEditor', () => {
     expect(last().secureJsonData).toEqual({ agentCaCert: '' });
   });
 
+  it('writes the fleet agents one per line, or a fleet Prometheus and its job, and flags both at once', async () => {
+    const { last } = setup(settings());
+    await userEvent.type(screen.getByLabelText(/Fleet agents/), 'https://a:1234{Enter}{Enter} https://b:1234 ');
+    expect(last().jsonData).toEqual({ fleetPeers: ['https://a:1234', 'https://b:1234'] });
+    expect(screen.queryByText(/not both/)).not.toBeInTheDocument();
+    await userEvent.type(screen.getByLabelText(/Fleet Prometheus URL/), 'http://prom:9090');
+    await userEvent.type(screen.getByLabelText(/Fleet job/), 'agents');
+    expect(last().jsonData).toEqual({
+      fleetPeers: ['https://a:1234', 'https://b:1234'],
+      fleetPrometheusUrl: 'http://prom:9090',
+      fleetJob: 'agents',
+    });
+    expect(screen.getByText('Set the fleet agents or a Prometheus URL, not both.')).toBeInTheDocument();
+    await userEvent.clear(screen.getByLabelText(/Fleet agents/));
+    expect(last().jsonData.fleetPeers).toBeUndefined();
+    expect(screen.queryByText(/not both/)).not.toBeInTheDocument();
+  });
+
   it('links the Prometheus and Loki data sources by uid, offering only data sources of that type', async () => {
     const { last } = setup(settings());
-    await userEvent.click(screen.getByLabelText(/Prometheus/, { selector: 'input' }));
+    await userEvent.click(screen.getByLabelText(/^Prometheus/, { selector: 'input' }));
     expect(screen.queryByText('Loki', { selector: '[role="option"] *' })).not.toBeInTheDocument();
     expect(screen.queryByText('Graphite')).not.toBeInTheDocument();
     await userEvent.click(await screen.findByText('Prometheus', { selector: '[role="option"] *' }));
@@ -118,6 +136,15 @@ describe('ConfigEditor', () => {
     await userEvent.click(screen.getByLabelText(/Loki/, { selector: 'input' }));
     await userEvent.click(await screen.findByText('Loki', { selector: '[role="option"] *' }));
     expect(last().jsonData).toEqual({ prometheusUid: 'prom-uid', lokiUid: 'loki-uid' });
+  });
+});
+
+describe('fleet settings', () => {
+  it('splits agents by line and names a bad URL', () => {
+    expect(parsePeers(' https://a:1\r\n\nhttps://b:2 ')).toEqual(['https://a:1', 'https://b:2']);
+    expect(fleetProblem({ fleetPeers: ['https://a:1'] })).toBeUndefined();
+    expect(fleetProblem({ fleetPeers: ['a:1'] })).toBe('"a:1" is not an http(s) URL; expected https://host:port');
+    expect(fleetProblem({ fleetPrometheusUrl: 'prom' })).toBe('"prom" is not a URL; expected https://host:port');
   });
 });
 

@@ -1,13 +1,13 @@
 /**
  * The data source settings page: where the data comes from (the collector inside the plugin
- * process, or a gomon agent over HTTPS with its CA and token) and the user's Prometheus and Loki
- * data sources that gomon's frames link to.
+ * process, or a gomon agent over HTTPS with its CA and token), the fleet view's agents or
+ * Prometheus, and the user's Prometheus and Loki data sources that gomon's frames link to.
  */
 import React from 'react';
 
 import { DataSourceInstanceSettings, DataSourcePluginOptionsEditorProps } from '@grafana/data';
 import { DataSourcePicker } from '@grafana/runtime';
-import { Field, FieldSet, Input, SecretInput, SecretTextArea, Switch } from '@grafana/ui';
+import { Field, FieldSet, Input, SecretInput, SecretTextArea, Switch, TextArea } from '@grafana/ui';
 
 import { GomonOptions, GomonSecureOptions } from './types';
 
@@ -26,6 +26,29 @@ export function agentUrlProblem(url: string | undefined): string | undefined {
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
     return `"${url}" is not an http(s) URL; expected https://host:port`;
+  }
+  return undefined;
+}
+
+/** The fleet's agent URLs from the text area: one per line, blanks dropped. */
+export function parsePeers(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+}
+
+/** Why the fleet settings are unusable, or undefined when they are fine. */
+export function fleetProblem(jsonData: GomonOptions): string | undefined {
+  const peers = jsonData.fleetPeers ?? [];
+  if (peers.length > 0 && jsonData.fleetPrometheusUrl) {
+    return 'Set the fleet agents or a Prometheus URL, not both.';
+  }
+  for (const url of [...peers, ...(jsonData.fleetPrometheusUrl ? [jsonData.fleetPrometheusUrl] : [])]) {
+    const problem = agentUrlProblem(url);
+    if (problem) {
+      return problem;
+    }
   }
   return undefined;
 }
@@ -49,6 +72,8 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
     });
 
   const urlProblem = agentUrlProblem(jsonData.agentUrl);
+  const fleetError = fleetProblem(jsonData);
+  const [peersText, setPeersText] = React.useState((jsonData.fleetPeers ?? []).join('\n'));
 
   return (
     <>
@@ -97,6 +122,49 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
             id="gomon-tls-skip-verify"
             value={Boolean(jsonData.tlsSkipVerify)}
             onChange={(e) => setJson({ tlsSkipVerify: e.currentTarget.checked })}
+          />
+        </Field>
+      </FieldSet>
+
+      <FieldSet label="Fleet">
+        <Field
+          label="Fleet agents"
+          description="The gomon agents of the fleet, one URL per line (https://host:1234), asked concurrently for the fleet's node graph (the query's Fleet scope). They take the agent CA, token and TLS settings above."
+          invalid={Boolean(fleetError)}
+          error={fleetError}
+        >
+          <TextArea
+            id="gomon-fleet-peers"
+            cols={64}
+            rows={4}
+            value={peersText}
+            placeholder={'https://web1:1234\nhttps://db1:1234'}
+            onChange={(e) => {
+              setPeersText(e.currentTarget.value);
+              const peers = parsePeers(e.currentTarget.value);
+              setJson({ fleetPeers: peers.length > 0 ? peers : undefined });
+            }}
+          />
+        </Field>
+        <Field
+          label="Fleet Prometheus URL"
+          description="Or: a Prometheus (Thanos, Mimir) that scrapes the agents with [fleet] export = true; the backend asks it (two queries per view, whatever the fleet's size)."
+        >
+          <Input
+            id="gomon-fleet-prometheus"
+            width={50}
+            value={jsonData.fleetPrometheusUrl ?? ''}
+            placeholder="http://prometheus:9090"
+            onChange={(e) => setJson({ fleetPrometheusUrl: e.currentTarget.value.trim() || undefined })}
+          />
+        </Field>
+        <Field label="Fleet job" description="The Prometheus job whose targets are the agents.">
+          <Input
+            id="gomon-fleet-job"
+            width={30}
+            value={jsonData.fleetJob ?? ''}
+            placeholder="gomon"
+            onChange={(e) => setJson({ fleetJob: e.currentTarget.value.trim() || undefined })}
           />
         </Field>
       </FieldSet>

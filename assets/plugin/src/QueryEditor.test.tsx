@@ -85,6 +85,23 @@ describe('QueryEditor', () => {
     );
   });
 
+  it('switches the node graph to the fleet scope and takes a fleet node id', async () => {
+    const { last, onRunQuery, backend } = setup({ refId: 'A', queryType: 'nodegraph', pid: 4242 });
+    expect(screen.getByLabelText('Host')).toBeChecked();
+    await userEvent.click(screen.getByLabelText('Fleet'));
+    expect(last()).toEqual({ refId: 'A', queryType: 'nodegraph', scope: 'fleet' });
+    expect(last().pid).toBeUndefined();
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+    expect(screen.queryByText('Process')).not.toBeInTheDocument();
+    expect(screen.queryByRole('link', { name: /SVG/ })).not.toBeInTheDocument();
+    await userEvent.type(screen.getByLabelText('Fleet node'), 'web1:1234/812');
+    expect(last()).toEqual({ refId: 'A', queryType: 'nodegraph', scope: 'fleet', pid: 'web1:1234/812' });
+    expect(backend.requests).toHaveLength(0); // no process list for the fleet
+    await userEvent.click(screen.getByLabelText('Host'));
+    expect(last().scope).toBe('host');
+    expect(screen.getByText('Process')).toBeInTheDocument();
+  });
+
   it('edits the metric family, the filter and the live switch', async () => {
     const { last, onRunQuery } = setup({ refId: 'B', queryType: 'metrics' });
     await userEvent.type(screen.getByLabelText('Metric'), 'gomon_load_average');

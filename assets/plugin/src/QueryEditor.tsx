@@ -1,6 +1,7 @@
 /**
- * The query editor: query type; for the node graph a pid picker (the backend's process list, or a
- * typed pid or `$variable`); for metrics a family, a label filter and a live switch; for events a
+ * The query editor: query type; for the node graph its scope (this host or the fleet) and a pid
+ * picker (the backend's process list, or a typed pid or `$variable`), or in the fleet scope a fleet
+ * node id to drill down to; for metrics a family, a label filter and a live switch; for events a
  * filter and a limit.
  */
 import React, { useCallback, useState } from 'react';
@@ -9,7 +10,16 @@ import { QueryEditorProps, SelectableValue, formattedValueToString, getValueForm
 import { InlineField, InlineFieldRow, InlineSwitch, Input, LinkButton, RadioButtonGroup, Select } from '@grafana/ui';
 
 import { GomonDataSource, withDefaults } from './datasource';
-import { DEFAULT_EVENTS_LIMIT, GomonOptions, GomonQuery, ProcessInfo, QUERY_TYPES, QueryType } from './types';
+import {
+  DEFAULT_EVENTS_LIMIT,
+  GRAPH_SCOPES,
+  GomonOptions,
+  GomonQuery,
+  GraphScope,
+  ProcessInfo,
+  QUERY_TYPES,
+  QueryType,
+} from './types';
 
 type Props = QueryEditorProps<GomonDataSource, GomonQuery, GomonOptions>;
 
@@ -66,6 +76,42 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
       </InlineFieldRow>
 
       {q.queryType === 'nodegraph' && (
+        <InlineFieldRow>
+          <InlineField
+            label="Scope"
+            labelWidth={LABEL_WIDTH}
+            tooltip="Host: this data source's host. Fleet: process-to-process connections across the hosts of the fleet (its agents or Prometheus, in the data source settings)."
+          >
+            <RadioButtonGroup<GraphScope>
+              options={GRAPH_SCOPES.map((s) => ({ ...s }))}
+              value={query.scope ?? 'host'}
+              onChange={(scope) => change({ scope, pid: undefined }, true)}
+            />
+          </InlineField>
+        </InlineFieldRow>
+      )}
+
+      {q.queryType === 'nodegraph' && query.scope === 'fleet' && (
+        <InlineFieldRow>
+          <InlineField
+            label="Node"
+            labelWidth={LABEL_WIDTH}
+            tooltip="Drill down to one host: a fleet node id such as web1:1234/812 (host/pid), or a $variable. Empty: the whole fleet."
+          >
+            <Input
+              id="gomon-fleet-node"
+              aria-label="Fleet node"
+              width={40}
+              value={query.pid === undefined ? '' : String(query.pid)}
+              placeholder="The whole fleet"
+              onChange={(e) => change({ pid: e.currentTarget.value.trim() || undefined })}
+              onBlur={onRunQuery}
+            />
+          </InlineField>
+        </InlineFieldRow>
+      )}
+
+      {q.queryType === 'nodegraph' && query.scope !== 'fleet' && (
         <InlineFieldRow>
           <InlineField
             label="Process"

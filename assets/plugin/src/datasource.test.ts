@@ -127,6 +127,16 @@ describe('GomonDataSource', () => {
     });
   });
 
+  it('passes a fleet node id on as text, template variables resolved', () => {
+    const ds = new GomonDataSource(instanceSettings());
+    templates.vars.agent = 'web1:1234';
+    const fleet = { refId: 'A', queryType: 'nodegraph', scope: 'fleet' } as const;
+    expect(ds.applyTemplateVariables({ ...fleet, pid: '$agent/$pid' }, {})).toEqual({ ...fleet, pid: 'web1:1234/4242' });
+    expect(ds.applyTemplateVariables({ ...fleet, pid: '' }, {})).toEqual(fleet);
+    // In the host scope the same text is no pid.
+    expect(() => ds.applyTemplateVariables({ refId: 'A', pid: '$agent/1' }, {})).toThrow('is not a process id');
+  });
+
   it('sends resolved queries to QueryData and leaves hidden ones out', async () => {
     const backend = new FakeBackend(() => ({ results: { A: { frames: [] } } })).install();
     const ds = new GomonDataSource(instanceSettings());

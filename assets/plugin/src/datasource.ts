@@ -98,6 +98,16 @@ export class GomonDataSource extends DataSourceWithBackend<GomonQuery, GomonOpti
     const { live: _live, ...rest } = withDefaults(query);
     const templates = getTemplateSrv();
     const out: GomonQuery = { ...rest };
+    if (out.queryType === 'nodegraph' && query.scope === 'fleet') {
+      // A fleet node id (`web1:1234/812`), as typed or as a data link carries it.
+      const node = query.pid === undefined || query.pid === null ? '' : templates.replace(String(query.pid), scopedVars).trim();
+      if (node === '') {
+        delete out.pid;
+      } else {
+        out.pid = node;
+      }
+      return out;
+    }
     const pid = resolvePid(query.pid, scopedVars);
     if (pid === undefined) {
       delete out.pid;

@@ -74,6 +74,7 @@ pub struct Local {
     renderer: Renderer,
     health: HealthInputs,
     graphs: DrawnGraphs,
+    fleet: Option<Arc<super::fleet::Fleet>>,
 }
 
 impl Local {
@@ -87,7 +88,31 @@ impl Local {
         renderer: Renderer,
         health: HealthInputs,
     ) -> Self {
-        Local { schedule, probes, connections, history, observations, renderer, health, graphs: DrawnGraphs::default() }
+        Local { schedule, probes, connections, history, observations, renderer, health, graphs: DrawnGraphs::default(), fleet: None }
+    }
+
+    /// These answers with the fleet view `[fleet]` configures (peers or Prometheus).
+    pub fn with_fleet(mut self, fleet: Option<Arc<super::fleet::Fleet>>) -> Self {
+        self.fleet = fleet;
+        self
+    }
+
+    /// The fleet view, when `[fleet]` configures one.
+    pub fn fleet(&self) -> Option<&Arc<super::fleet::Fleet>> {
+        self.fleet.as_ref()
+    }
+
+    /// This host's endpoint table (`/api/endpoints`): its addresses, listeners and
+    /// outbound connections, from the latest sample with connections discovered for it
+    /// (at most one interval old, shared with graph requests).
+    pub async fn endpoints(&self) -> Result<super::fleet::EndpointTable, SourceError> {
+        let exposition = self.schedule.current().await;
+        let snapshot = exposition.snapshot.clone().ok_or(SourceError::NotReady)?;
+        let connections = self.connections.clone();
+        let max_age = self.schedule.interval();
+        tokio::task::spawn_blocking(move || super::fleet::table_of(&connections.attach(&snapshot, max_age)))
+            .await
+            .map_err(|e| SourceError::Graph(format!("endpoint task failed: {e}")))
     }
 
     /// The sampling schedule (the interval and the latest samples).

@@ -20,6 +20,7 @@
 //! observations `[observe]`, `[loki]` and the state directory; the interval lives in
 //! the [`Schedule`](crate::collect::Schedule).
 
+pub mod fleet;
 pub mod graph;
 pub mod health;
 pub mod history;
@@ -97,6 +98,21 @@ impl Agent {
                 (None, Err(format!("{e:#}")))
             }
         };
+        if config.fleet.export {
+            let max_series = config.fleet.max_series;
+            collector.add_snapshot_source(Box::new(move |snapshot| fleet::export(snapshot, max_series)), true);
+            tracing::info!("Exporting this host's endpoints for the fleet view (a socket discovery every interval).");
+        }
+        let fleet_view = if config.fleet.has_view() {
+            let settings = fleet::FleetSettings::from_config(&config.fleet)?;
+            let view = fleet::Fleet::new(&settings).map_err(|e| anyhow::anyhow!("[fleet]: {e}"))?;
+            if let Some(view) = &view {
+                tracing::info!("Fleet view over {}.", view.describe());
+            }
+            view.map(Arc::new)
+        } else {
+            None
+        };
         let schedule = collect::start(collector, config.interval, shutdown_rx.clone());
 
         // Hot reload: a changed probe set is sampled at once, not at the next tick.
@@ -110,7 +126,8 @@ impl Agent {
         let history = Arc::new(history::History::new(history::Limits::default()));
         tokio::spawn(history::feed(history.clone(), schedule.subscribe()));
         let health = local::HealthInputs { capabilities, loki: config.loki.clone(), observations: outlet };
-        let local = Arc::new(Local::new(schedule, probes, connections, history, ring, renderer, health));
+        let local =
+            Arc::new(Local::new(schedule, probes, connections, history, ring, renderer, health).with_fleet(fleet_view));
         tracing::info!(interval = ?config.interval, "Agent running.");
         Ok(Agent { local, shutdown, stopping, observing })
     }

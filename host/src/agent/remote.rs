@@ -9,6 +9,7 @@
 //! GET <agentUrl>/api/probes                              → [ProbeSummary]
 //! GET <agentUrl>/api/events?filter=…&from=…&to=…&limit=… → RecentRows
 //! GET <agentUrl>/api/health                              → [Check]
+//! GET <agentUrl>/api/endpoints                           → EndpointTable (the fleet view)
 //! ```
 //!
 //! TLS: [`RemoteOptions::ca_pem`] (a data source's `agentCaCert`) is the only root
@@ -83,6 +84,12 @@ impl Remote {
 
     /// `GET <base>/<path>?<query>`, the body as JSON.
     async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, SourceError> {
+        let body = self.get_bytes(path, query).await?;
+        serde_json::from_slice(&body).map_err(|e| self.error(format!("{path}: unexpected answer: {e}")))
+    }
+
+    /// `GET <base>/<path>?<query>`, the body (a success, up to [`MAX_BODY_BYTES`]).
+    async fn get_bytes(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<u8>, SourceError> {
         let mut url = self.base.join(path).map_err(|e| self.error(format!("bad path {path}: {e}")))?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
@@ -111,7 +118,16 @@ impl Remote {
             let text = String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_owned();
             return Err(self.error(format!("{path} answered {status}: {text}")));
         }
-        serde_json::from_slice(&body).map_err(|e| self.error(format!("{path}: unexpected answer: {e}")))
+        Ok(body)
+    }
+
+    /// The agent's endpoint table (`/api/endpoints`, for the fleet view) and the bytes
+    /// it took.
+    pub async fn endpoints(&self) -> Result<(crate::agent::fleet::EndpointTable, u64), SourceError> {
+        let body = self.get_bytes("api/endpoints", &[]).await?;
+        let table =
+            serde_json::from_slice(&body).map_err(|e| self.error(format!("api/endpoints: unexpected answer: {e}")))?;
+        Ok((table, body.len() as u64))
     }
 
     /// The connection graph.

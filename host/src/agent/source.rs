@@ -89,6 +89,14 @@ pub enum SourceError {
     /// A history query failed.
     #[error(transparent)]
     History(#[from] HistoryError),
+    /// The fleet's Prometheus failed or was unreachable.
+    #[error("Prometheus at {url}: {message}")]
+    Prometheus {
+        /// Its URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The agent failed or was unreachable.
     #[error("agent {url}: {message}")]
     Agent {

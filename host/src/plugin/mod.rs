@@ -29,6 +29,7 @@
 //! Grafana's plugin directory (its data directory) — never a shared temporary path.
 
 pub mod channel;
+pub mod fleet;
 pub mod handshake;
 pub mod hclog;
 pub mod proto;

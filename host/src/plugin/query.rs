@@ -4,7 +4,11 @@
 //! {"refId":"A","queryType":"nodegraph","pid":812}
 //! {"refId":"B","queryType":"metrics","metric":"gomon_cpu_seconds_total","filter":"^ssh"}
 //! {"refId":"C","queryType":"events","filter":"exec","limit":200}
+//! {"refId":"D","queryType":"nodegraph","scope":"fleet","pid":"web1:1234/812"}
 //! ```
+//!
+//! `scope` (nodegraph only): `host` (the default: this data source's host) or `fleet`
+//! (the fleet's graph; `pid` then is a fleet node id, `<host>/<pid>`, to drill down to).
 //!
 //! The type comes from `DataQuery.queryType`, else the JSON's `queryType`, else
 //! `nodegraph`. `pid` may be a number or a string (a data link's `${__value.raw}`):
@@ -16,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::proto::pluginv2::DataQuery;
+use crate::agent::fleet::{FleetFocus, fleet_focus};
 use crate::agent::query::{DEFAULT_EVENTS_LIMIT, Focus, MAX_EVENTS_LIMIT, focus_text};
 
 /// What a query asks for.
@@ -23,6 +28,8 @@ use crate::agent::query::{DEFAULT_EVENTS_LIMIT, Focus, MAX_EVENTS_LIMIT, focus_t
 pub enum Request {
     /// The connection graph.
     NodeGraph(Focus),
+    /// The fleet's connection graph (`scope: "fleet"`).
+    FleetGraph(FleetFocus),
     /// Recent series.
     Metrics {
         /// A family name; `None`: the default set.
@@ -86,6 +93,8 @@ struct QueryJson {
     filter: Value,
     #[serde(default)]
     limit: Value,
+    #[serde(default)]
+    scope: Value,
 }
 
 /// Parses a `DataQuery`.
@@ -101,7 +110,16 @@ pub fn parse(query: &DataQuery) -> Result<PanelQuery, QueryError> {
         .or(json.query_type.clone().filter(|t| !t.trim().is_empty()))
         .unwrap_or_else(|| "nodegraph".to_owned());
     let request = match kind.trim().to_ascii_lowercase().as_str() {
-        "nodegraph" => Request::NodeGraph(focus(&json.pid)?),
+        "nodegraph" => match text(&json.scope, "scope")?.as_deref() {
+            None | Some("host") => Request::NodeGraph(focus(&json.pid)?),
+            Some("fleet") => Request::FleetGraph(fleet_node(&json.pid)?),
+            Some(other) => {
+                return Err(QueryError::Value {
+                    key: "scope",
+                    message: format!("{other:?} is neither host nor fleet"),
+                });
+            }
+        },
         "metrics" => Request::Metrics { metric: text(&json.metric, "metric")?, filter: text(&json.filter, "filter")? },
         "events" => Request::Events { filter: text(&json.filter, "filter")?, limit: limit(&json.limit)? },
         _ => return Err(QueryError::Type(kind)),
@@ -128,6 +146,19 @@ pub fn focus(value: &Value) -> Result<Focus, QueryError> {
         },
         Value::String(s) => focus_text(s.trim()).map_err(bad),
         other => Err(bad(format!("expected a number or a string, got {other}"))),
+    }
+}
+
+/// `pid` in the fleet scope: a fleet node id (`<host>/<pid>`), a host's label, or empty.
+pub fn fleet_node(value: &Value) -> Result<FleetFocus, QueryError> {
+    match value {
+        Value::Null => Ok(FleetFocus::Overview),
+        Value::String(s) => Ok(fleet_focus(s)),
+        Value::Number(n) if n.as_u64() == Some(0) => Ok(FleetFocus::Overview),
+        other => Err(QueryError::Value {
+            key: "pid",
+            message: format!("in the fleet scope, a node id such as web1:1234/812, not {other}"),
+        }),
     }
 }
 
@@ -206,6 +237,19 @@ mod tests {
         assert!(error.starts_with("metric: "), "{error}");
         let error = parse(&query("events", r#"{"limit":-5}"#)).unwrap_err().to_string();
         assert!(error.starts_with("limit: "), "{error}");
+    }
+
+    #[test]
+    fn the_fleet_scope_takes_node_ids() {
+        let request = |json: &str| parse(&query("nodegraph", json)).map(|q| q.request);
+        assert_eq!(request(r#"{"scope":"fleet"}"#), Ok(Request::FleetGraph(FleetFocus::Overview)));
+        assert_eq!(
+            request(r#"{"scope":"fleet","pid":"a:1/812"}"#),
+            Ok(Request::FleetGraph(FleetFocus::Node("a:1/812".into())))
+        );
+        assert_eq!(request(r#"{"scope":"host","pid":812}"#), Ok(Request::NodeGraph(Focus::Pid(812))));
+        assert!(request(r#"{"scope":"fleet","pid":812}"#).unwrap_err().to_string().starts_with("pid: "));
+        assert!(request(r#"{"scope":"world"}"#).unwrap_err().to_string().starts_with("scope: "));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! ```json
 //! jsonData:       {"agentUrl":"https://web1:1234","tlsSkipVerify":false,
-//!                  "prometheusUid":"gomon-prometheus","lokiUid":"gomon-loki"}
+//!                  "prometheusUid":"gomon-prometheus","lokiUid":"gomon-loki",
+//!                  "fleetPeers":["https://web1:1234","https://db1:1234"],
+//!                  "fleetPrometheusUrl":"http://prometheus:9090","fleetJob":"gomon"}
 //! secureJsonData: {"agentCaCert":"-----BEGIN CERTIFICATE-----…","agentToken":"…"}
 //! ```
 //!
@@ -29,6 +31,17 @@ pub struct JsonData {
     /// The Loki data source holding the observations (for the frontend's links).
     #[serde(default)]
     pub loki_uid: Option<String>,
+    /// The fleet view's agents (`https://host:1234`), asked concurrently; they take the
+    /// agent CA, token and TLS settings above.
+    #[serde(default)]
+    pub fleet_peers: Vec<String>,
+    /// The fleet view from a Prometheus-compatible query API scraping the agents'
+    /// `[fleet] export` (instead of `fleetPeers`).
+    #[serde(default)]
+    pub fleet_prometheus_url: Option<String>,
+    /// The Prometheus job of the agents (default `gomon`).
+    #[serde(default)]
+    pub fleet_job: Option<String>,
 }
 
 /// One data source instance.
@@ -54,6 +67,9 @@ pub enum SettingsError {
     /// `jsonData` does not parse.
     #[error("the data source's settings (jsonData) are not valid: {0}")]
     Json(String),
+    /// The fleet settings cannot be used.
+    #[error("fleet settings: {0}")]
+    Fleet(String),
     /// `agentUrl` is not an http(s) URL.
     #[error("agentUrl {url:?} is not usable: {message}")]
     AgentUrl {
@@ -88,7 +104,41 @@ impl Instance {
             agent_token: secret("agentToken"),
         };
         instance.agent_url()?;
+        instance.fleet_settings(std::time::Duration::from_secs(5))?;
         Ok(instance)
+    }
+
+    /// The fleet view this data source names (peers or a Prometheus URL), with the
+    /// agent CA, token and TLS settings; `None` when it names none.
+    pub fn fleet_settings(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<Option<crate::agent::fleet::FleetSettings>, SettingsError> {
+        use crate::agent::fleet::{FleetSettings, parse_url};
+        let peers: Vec<String> =
+            self.json.fleet_peers.iter().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
+        let prometheus_url = self.json.fleet_prometheus_url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        if peers.is_empty() && prometheus_url.is_none() {
+            return Ok(None);
+        }
+        if !peers.is_empty() && prometheus_url.is_some() {
+            return Err(SettingsError::Fleet("set fleetPeers or fleetPrometheusUrl, not both".into()));
+        }
+        for url in peers.iter().map(String::as_str).chain(prometheus_url) {
+            parse_url(url).map_err(SettingsError::Fleet)?;
+        }
+        Ok(Some(FleetSettings {
+            peers,
+            prometheus_url: prometheus_url.map(str::to_owned),
+            job: self.json.fleet_job.as_deref().map(str::trim).filter(|j| !j.is_empty()).unwrap_or("gomon").to_owned(),
+            remote: crate::agent::remote::RemoteOptions {
+                ca_pem: self.agent_ca_cert.clone(),
+                tls_skip_verify: self.json.tls_skip_verify,
+                token: self.agent_token.clone(),
+            },
+            timeout,
+            agent_scheme: "https".into(),
+        }))
     }
 
     /// The agent's base URL, when one is set (checked: http or https, a host, no query).
@@ -150,6 +200,12 @@ mod tests {
     fn bad_settings_are_named() {
         let error = Instance::from_context(Some(&context("{", &[]))).unwrap_err();
         assert!(matches!(error, SettingsError::Json(_)));
+        for json in
+            [r#"{"fleetPeers":["ftp://x"]}"#, r#"{"fleetPeers":["https://a:1"],"fleetPrometheusUrl":"http://p"}"#]
+        {
+            let error = Instance::from_context(Some(&context(json, &[]))).unwrap_err().to_string();
+            assert!(error.starts_with("fleet settings: "), "{json}: {error}");
+        }
         for url in ["ftp://x", "web1:1234", "https://x/?a=1"] {
             let json = format!(r#"{{"agentUrl":"{url}"}}"#);
             let error = Instance::from_context(Some(&context(&json, &[]))).unwrap_err().to_string();

@@ -18,8 +18,12 @@ fn query_pid(req: &Request<Incoming>) -> Result<Option<u32>, String> {
     Params::parse(req.uri().query()).focus().map(|focus| focus.pid())
 }
 
-/// `GET /api/graph[?pid=N]`: `{"nodes": [...], "edges": [...]}`.
+/// `GET /api/graph[?pid=N]`: `{"nodes": [...], "edges": [...]}`; `?scope=fleet`: the
+/// fleet's graph ([`super::fleet`]).
 pub async fn api(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
+    if let Some(response) = super::fleet::scoped(req, state, super::fleet::View::Json).await {
+        return response;
+    }
     let pid = match query_pid(req) {
         Ok(pid) => pid,
         Err(e) => return bad_request(e),
@@ -35,6 +39,10 @@ pub async fn api(req: &Request<Incoming>, state: &AppState) -> Response<Full<Byt
 
 /// `GET /gomon[?pid=N]` (`svg_only = false`) or `GET /gomon/svg[?pid=N]`.
 pub async fn page(req: &Request<Incoming>, state: &AppState, svg_only: bool) -> Response<Full<Bytes>> {
+    let view = if svg_only { super::fleet::View::Svg } else { super::fleet::View::Page };
+    if let Some(response) = super::fleet::scoped(req, state, view).await {
+        return response;
+    }
     let pid = match query_pid(req) {
         Ok(pid) => pid,
         Err(e) => return bad_request(e),
@@ -67,7 +75,7 @@ pub async fn page(req: &Request<Incoming>, state: &AppState, svg_only: bool) -> 
     respond("text/html; charset=utf-8", graphviz::page_html(&rendered.svg, &options).into_bytes())
 }
 
-fn respond(content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
+pub(super) fn respond(content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
     Response::builder()
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "no-store")
@@ -75,14 +83,14 @@ fn respond(content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
         .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "\n"))
 }
 
-fn unavailable(message: String) -> Response<Full<Bytes>> {
+pub(super) fn unavailable(message: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 
-fn bad_request(message: String) -> Response<Full<Bytes>> {
+pub(super) fn bad_request(message: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
     *response.status_mut() = StatusCode::BAD_REQUEST;
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));

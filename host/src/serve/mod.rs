@@ -20,6 +20,7 @@ pub mod auth;
 pub mod conn;
 pub mod credential;
 pub mod crypto;
+pub mod fleet;
 pub mod graph;
 pub mod limits;
 pub mod ratelimit;
@@ -472,6 +473,7 @@ async fn respond(req: Request<Incoming>, state: &AppState, client_certificate: b
         "/api/processes" => api::processes(state).await,
         "/api/events" => api::events(&req, state).await,
         "/api/health" => api::health(state).await,
+        "/api/endpoints" => fleet::endpoints(state).await,
         _ => plain(StatusCode::NOT_FOUND, "not found\n"),
     };
     if req.method() == Method::HEAD {

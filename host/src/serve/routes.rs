@@ -10,6 +10,7 @@
 //! | `/api/series` | recent series | a credential |
 //! | `/api/events` | log lines, kernel messages, process and file events | a credential |
 //! | `/api/health` | privileges, Loki, probe errors | a credential |
+//! | `/api/endpoints` | this host's addresses, listeners and connections, with their processes (the fleet view's input) | a credential |
 
 use super::auth::Access;
 
@@ -35,6 +36,7 @@ pub const ROUTES: &[Route] = &[
     Route { path: "/api/series", access: Access::Private },
     Route { path: "/api/events", access: Access::Private },
     Route { path: "/api/health", access: Access::Private },
+    Route { path: "/api/endpoints", access: Access::Private },
 ];
 
 /// The route of a request path (`/gomon/` is `/gomon`); `None`: not found.

@@ -191,7 +191,7 @@ def served_families(body: str) -> set[str]:
 @pytest.fixture(scope="module")
 def full_gomon(tmp_path_factory):
     """gomon with everything that serves a family: Loki (the receiver), the observers with a
-    1 s lag canary, a tailed log file, the built-in probes."""
+    1 s lag canary, a tailed log file, the built-in probes, the fleet export."""
     rx = LokiReceiver().start()
     work = tmp_path_factory.mktemp("readme-gomon")
     logs = work / "logs"
@@ -211,6 +211,8 @@ files = [{json.dumps(str(logs / "*.log"))}]
 [loki]
 url = {json.dumps(rx.url)}
 batch_max_wait = "200ms"
+[fleet]
+export = true
 """)
     g = GomonProcess(work, ["--config", str(config)])
     subprocess.run(["/bin/true"], check=True)

@@ -19,7 +19,7 @@
 //!     nodes: vec![GraphNode { id: "812".into(), kind: NodeKind::Process, title: "nginx".into(), ..Default::default() }],
 //!     edges: vec![],
 //! };
-//! let link = DrillDown { datasource_uid: "gomon".into(), datasource_name: "gomon".into() };
+//! let link = DrillDown { datasource_uid: "gomon".into(), datasource_name: "gomon".into(), scope: None };
 //! let [nodes, edges] = node_graph_frames(&graph, "A", Some(&link), vec![]);
 //! assert_eq!(nodes.field("arc__process").unwrap().values, Values::Float64(vec![1.0]));
 //! let bytes = to_arrow(&nodes).unwrap();

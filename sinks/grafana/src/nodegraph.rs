@@ -58,6 +58,8 @@ pub struct DrillDown {
     pub datasource_uid: String,
     /// The data source's name.
     pub datasource_name: String,
+    /// The query's `scope` (`"fleet"`: the node ids are fleet node ids); `None`: absent.
+    pub scope: Option<String>,
 }
 
 impl DrillDown {
@@ -67,11 +69,17 @@ impl DrillDown {
             title: title.to_owned(),
             url: String::new(),
             internal: Some(InternalLink {
-                query: serde_json::json!({
-                    "refId": "A",
-                    "queryType": "nodegraph",
-                    "pid": "${__value.raw}",
-                }),
+                query: {
+                    let mut query = serde_json::json!({
+                        "refId": "A",
+                        "queryType": "nodegraph",
+                        "pid": "${__value.raw}",
+                    });
+                    if let Some(scope) = &self.scope {
+                        query["scope"] = serde_json::Value::String(scope.clone());
+                    }
+                    query
+                },
                 datasource_uid: self.datasource_uid.clone(),
                 datasource_name: self.datasource_name.clone(),
             }),

@@ -88,7 +88,7 @@ fn utf8() -> DataType {
 
 #[test]
 fn node_graph_frames_have_the_golden_fields() {
-    let link = DrillDown { datasource_uid: "P1".into(), datasource_name: "gomon".into() };
+    let link = DrillDown { datasource_uid: "P1".into(), datasource_name: "gomon".into(), scope: None };
     let [nodes, edges] = node_graph_frames(&graph(), "A", Some(&link), vec![Notice::warning("degraded")]);
 
     let (schema, batches) = decode(&nodes);

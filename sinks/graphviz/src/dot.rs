@@ -23,6 +23,40 @@ pub struct DotOptions {
     pub generated_at: Option<String>,
     /// Colours baked into the SVG (the page re-themes with CSS anyway).
     pub theme: Theme,
+    /// Where nodes link to.
+    pub links: Links,
+    /// Labels of the process columns by depth (index `depth − 1`) in place of
+    /// "Process depth N": the fleet graph's columns are its hosts.
+    pub column_labels: Vec<String>,
+}
+
+/// Where a node's drill-down link leads (relative links: they work behind any prefix).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Links {
+    /// A process node links to `?pid=<pid>`.
+    #[default]
+    Pid,
+    /// The fleet view: a process node links to `?scope=fleet&pid=<prefix><id>`, the
+    /// node id percent-encoded. On the fleet overview `prefix` is empty (ids are
+    /// `<host>/<pid>`); on one host's graph it is `<host>/`.
+    Fleet {
+        /// Prepended to the node id.
+        prefix: String,
+    },
+}
+
+/// A node's drill-down link, or `None` (not a process, or a malformed id).
+pub(crate) fn node_url(node: &gomon_graph::Node, links: &Links) -> Option<String> {
+    match links {
+        Links::Pid => node.pid().map(|pid| format!("?pid={pid}")),
+        Links::Fleet { prefix } => {
+            if node.kind != NodeKind::Process || node.id.is_empty() || (prefix.is_empty() && !node.id.contains('/')) {
+                return None;
+            }
+            let id: String = form_urlencoded::byte_serialize(format!("{prefix}{}", node.id).as_bytes()).collect();
+            Some(format!("?scope=fleet&pid={id}"))
+        }
+    }
 }
 
 impl Default for DotOptions {
@@ -33,6 +67,8 @@ impl Default for DotOptions {
             focus_pid: None,
             generated_at: None,
             theme: Theme::Light,
+            links: Links::Pid,
+            column_labels: Vec::new(),
         }
     }
 }
@@ -64,11 +100,14 @@ impl DotOptions {
     }
 }
 
-/// The column's cluster: DOT name, label and CSS class.
-pub(crate) fn cluster_label(column: Column) -> String {
+/// The column's cluster label.
+pub(crate) fn cluster_label(column: Column, opts: &DotOptions) -> String {
     match column {
         Column::Hosts => "External Connections".into(),
-        Column::Depth(d) => format!("Process depth {d}"),
+        Column::Depth(d) => {
+            let label = (d as usize).checked_sub(1).and_then(|i| opts.column_labels.get(i));
+            label.cloned().unwrap_or_else(|| format!("Process depth {d}"))
+        }
         Column::Data => "Data Sources".into(),
     }
 }
@@ -135,7 +174,7 @@ pub fn to_dot(graph: &Graph, opts: &DotOptions) -> String {
             out,
             "{indent}subgraph \"cluster_{name}\" {{\n{indent}  graph [label={}, class=\"{class}\", color=\"{}\", \
              penwidth=3, fontsize=11];\n{indent}  rank=same;",
-            dot_string(&cluster_label(*column)),
+            dot_string(&cluster_label(*column, opts)),
             colors.cluster
         );
         for &i in nodes {
@@ -159,8 +198,11 @@ pub fn to_dot(graph: &Graph, opts: &DotOptions) -> String {
                 push_dot(&mut out, &node.subtitle);
             }
             let _ = write!(out, "\", tooltip={}", dot_string(&node_tooltip(node)));
-            if let Some(pid) = node.pid() {
-                let _ = write!(out, ", URL=\"?pid={pid}\"");
+            // Not through `dot_string` (it would mark `&` with a word joiner): the link
+            // holds only `?`, `=`, `&` and percent-encoded text. Graphviz copies a URL
+            // into the SVG as it is (2.43 does not escape `&`), so `&` goes in as `&amp;`.
+            if let Some(url) = node_url(node, &opts.links) {
+                let _ = write!(out, ", URL=\"{}\"", url.replace('&', "&amp;"));
             }
             out.push_str("];\n");
         }

@@ -168,7 +168,7 @@ pub fn layout_svg_with(graph: &Graph, opts: &DotOptions) -> String {
         let width = nodes
             .iter()
             .map(|&i| boxes[i].as_ref().map_or(0.0, |b| b.w))
-            .fold(text_width(&cluster_label(*column)) * 1.12, f64::max);
+            .fold(text_width(&cluster_label(*column, opts)) * 1.12, f64::max);
         let height = column_height(nodes, &boxes);
         let mut y = top + (content - height) / 2.0;
         let (ctop, cbottom) = (y - LABEL - PAD, y + height + PAD);
@@ -184,7 +184,7 @@ pub fn layout_svg_with(graph: &Graph, opts: &DotOptions) -> String {
             Column::Data => "data",
         };
         let cwidth = width + 2.0 * PAD;
-        cluster(&mut svg_clusters, class, &cluster_label(*column), x, ctop, cwidth, cbottom - ctop, &colors);
+        cluster(&mut svg_clusters, class, &cluster_label(*column, opts), x, ctop, cwidth, cbottom - ctop, &colors);
         if let Some((_, t, b)) = processes.as_mut() {
             *t = t.min(ctop - LABEL - PAD);
             *b = b.max(cbottom + PAD);
@@ -299,9 +299,9 @@ pub fn layout_svg_with(graph: &Graph, opts: &DotOptions) -> String {
             );
             push_xml(&mut out, &node_tooltip(node));
             out.push_str("</title>\n");
-            let pid = node.pid();
-            if let Some(pid) = pid {
-                let _ = writeln!(out, "<a href=\"?pid={pid}\">");
+            let url = crate::dot::node_url(node, &opts.links);
+            if let Some(url) = &url {
+                let _ = writeln!(out, "<a href=\"{}\">", crate::escape::xml(url));
             }
             let paint = format!(
                 "fill=\"{}\" fill-opacity=\"0.5\" stroke=\"{}\" stroke-width=\"{}\"",
@@ -367,7 +367,7 @@ pub fn layout_svg_with(graph: &Graph, opts: &DotOptions) -> String {
                     xml(line)
                 );
             }
-            if pid.is_some() {
+            if url.is_some() {
                 out.push_str("</a>\n");
             }
             out.push_str("</g>\n");

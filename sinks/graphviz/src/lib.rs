@@ -11,7 +11,8 @@
 //! - [`layout_svg`]: a built-in layered layout with the same look and classes.
 //! - [`page_html`]: the page around either SVG: light and dark themes, live refresh.
 //!
-//! No OS code besides running `dot`; no dependencies besides the model and `thiserror`.
+//! No OS code besides running `dot`; no dependencies besides the model, `thiserror` and
+//! `form_urlencoded` (the fleet view's links).
 //!
 //! ```
 //! use gomon_sink_graphviz::*;
@@ -44,7 +45,7 @@ mod page;
 mod render;
 mod style;
 
-pub use dot::{DotOptions, to_dot};
+pub use dot::{DotOptions, Links, to_dot};
 pub use escape::{dot_string, js_string, xml};
 pub use gomon_graph::{Arc, Edge, Graph, Node, NodeKind};
 pub use layout::{layout_svg, layout_svg_with};

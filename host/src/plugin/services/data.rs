@@ -47,15 +47,26 @@ impl Data for DataService {
         request: tonic::Request<QueryDataRequest>,
     ) -> Result<tonic::Response<QueryDataResponse>, tonic::Status> {
         let request = request.into_inner();
-        let source = self.plugin.source(request.plugin_context.as_ref()).await;
+        let context = request.plugin_context.as_ref();
+        let parsed: Vec<_> = request.queries.iter().map(|q| (q, query::parse(q))).collect();
+        let is_fleet = |p: &Result<PanelQuery, _>| matches!(p, Ok(q) if matches!(q.request, Request::FleetGraph(_)));
+        // Fleet queries have sources of their own: only the others wait for this one.
+        let source = match parsed.iter().all(|(_, p)| is_fleet(p)) {
+            true => None,
+            false => Some(self.plugin.source(context).await),
+        };
         let mut responses = HashMap::with_capacity(request.queries.len());
-        for data_query in &request.queries {
+        for (data_query, parsed) in parsed {
             let started = Instant::now();
-            let answer = match (&source, query::parse(data_query)) {
-                (Err(e @ ResolveError::Settings(_)), _) => Err((400, e.to_string())),
-                (Err(e), _) => Err((503, e.to_string())),
+            let answer = match (&source, parsed) {
+                (_, Ok(query)) if matches!(query.request, Request::FleetGraph(_)) => {
+                    super::super::fleet::run(&self.plugin, context, &query).await
+                }
+                (None, _) => Err((500, "no source resolved".to_owned())),
+                (Some(Err(e @ ResolveError::Settings(_))), _) => Err((400, e.to_string())),
+                (Some(Err(e)), _) => Err((503, e.to_string())),
                 (_, Err(e)) => Err((400, e.to_string())),
-                (Ok((source, instance)), Ok(query)) => run(source, instance, &query).await.map_err(|e| {
+                (Some(Ok((source, instance))), Ok(query)) => run(source, instance, &query).await.map_err(|e| {
                     let status = if e.is_bad_request() { 400 } else { 502 };
                     (status, e.to_string())
                 }),
@@ -75,7 +86,7 @@ impl Data for DataService {
             );
             responses.insert(data_query.ref_id.clone(), response);
         }
-        if let Err(ResolveError::Settings(e)) = &source {
+        if let Some(Err(ResolveError::Settings(e))) = &source {
             tracing::warn!("Data source settings: {e}");
         }
         Ok(tonic::Response::new(QueryDataResponse { responses }))
@@ -112,10 +123,14 @@ pub async fn run(source: &DataSource, instance: &Instance, query: &PanelQuery) -
             {
                 notices.push(Notice::info(degraded));
             }
-            let drill_down = (!instance.uid.is_empty())
-                .then(|| DrillDown { datasource_uid: instance.uid.clone(), datasource_name: instance.name.clone() });
+            let drill_down = (!instance.uid.is_empty()).then(|| DrillDown {
+                datasource_uid: instance.uid.clone(),
+                datasource_name: instance.name.clone(),
+                scope: None,
+            });
             Ok(node_graph_frames(&graph, &query.ref_id, drill_down.as_ref(), notices).into())
         }
+        Request::FleetGraph(_) => Err(SourceError::Graph("a fleet query needs the plugin's fleet view".into())),
         Request::Metrics { metric, filter } => {
             let series_query = SeriesQuery {
                 metric: metric.clone(),

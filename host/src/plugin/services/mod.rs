@@ -24,8 +24,12 @@ use tokio::sync::watch;
 
 use super::proto::pluginv2::PluginContext;
 use super::settings::{Instance, SettingsError};
+use crate::agent::fleet::Fleet;
 use crate::agent::remote::{Remote, RemoteOptions};
 use crate::agent::{DataSource, Local, Renderer, SourceError};
+
+/// The deadline of each agent's (or query's) answer in a data source's fleet view.
+const FLEET_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a request waits for the local collector to come up.
 const READY_WAIT: Duration = Duration::from_secs(30);
@@ -36,6 +40,8 @@ pub struct Plugin {
     local: watch::Receiver<Option<Arc<Local>>>,
     /// One client per agent-backed instance: uid → (settings, client).
     agents: Mutex<HashMap<String, (Instance, Arc<Remote>)>>,
+    /// One fleet view per instance that names one: uid → (settings, fleet).
+    fleets: Mutex<HashMap<String, (Instance, Arc<Fleet>)>>,
     /// The process's one SVG renderer (the local agent's too).
     renderer: Renderer,
     /// Turns true when asked to stop (SIGTERM or `GRPCController.Shutdown`).
@@ -56,7 +62,13 @@ pub enum ResolveError {
 impl Plugin {
     /// State whose local agent arrives through `local`.
     pub fn new(local: watch::Receiver<Option<Arc<Local>>>, renderer: Renderer) -> Self {
-        Plugin { local, agents: Mutex::new(HashMap::new()), renderer, shutdown: watch::Sender::new(false) }
+        Plugin {
+            local,
+            agents: Mutex::new(HashMap::new()),
+            fleets: Mutex::new(HashMap::new()),
+            renderer,
+            shutdown: watch::Sender::new(false),
+        }
     }
 
     /// The process's one SVG renderer.
@@ -110,5 +122,34 @@ impl Plugin {
         tracing::info!(datasource = %instance.name, agent = %agent.url(), "Data source answers from a gomon agent.");
         agents.insert(instance.uid.clone(), (instance.clone(), agent.clone()));
         Ok((DataSource::Remote(agent), instance))
+    }
+
+    /// The fleet view of the request's data source: the peers or Prometheus its settings
+    /// name, else the local agent's `[fleet]`.
+    pub async fn fleet(&self, context: Option<&PluginContext>) -> Result<(Arc<Fleet>, Instance), ResolveError> {
+        let instance = Instance::from_context(context)?;
+        let Some(settings) = instance.fleet_settings(FLEET_TIMEOUT)? else {
+            let local = self.local().await?;
+            let fleet = local.fleet().cloned().ok_or_else(|| {
+                SourceError::Graph(
+                    "no fleet view: set the data source's fleet peers or fleet Prometheus URL, or [fleet] in gomon.toml"
+                        .into(),
+                )
+            })?;
+            return Ok((fleet, instance));
+        };
+        let mut fleets = self.fleets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, fleet)) = fleets.get(&instance.uid)
+            && *cached == instance
+        {
+            return Ok((fleet.clone(), instance));
+        }
+        let fleet = Fleet::new(&settings)
+            .map_err(SettingsError::Fleet)?
+            .ok_or_else(|| SettingsError::Fleet("no peers and no Prometheus URL".into()))?;
+        tracing::info!(datasource = %instance.name, "Fleet view over {}.", fleet.describe());
+        let fleet = Arc::new(fleet);
+        fleets.insert(instance.uid.clone(), (instance.clone(), fleet.clone()));
+        Ok((fleet, instance))
     }
 }
