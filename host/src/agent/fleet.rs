@@ -578,7 +578,7 @@ pub fn host_addresses() -> std::io::Result<Vec<HostAddress>> {
 pub fn table_of(snapshot: &crate::runtime::bindings::types::Snapshot) -> EndpointTable {
     let comms: std::collections::HashMap<u32, &str> =
         snapshot.processes.iter().map(|p| (p.pid, p.comm.as_str())).collect();
-    let hostname = snapshot.system.as_ref().map(|s| s.hostname.as_str()).unwrap_or_default();
+    let hostname = snapshot.system.as_ref().and_then(|s| s.hostname.as_deref()).unwrap_or_default();
     let addresses = host_addresses().unwrap_or_else(|e| {
         tracing::warn!("Cannot list this host's addresses (getifaddrs): {e}");
         Vec::new()
