@@ -11,7 +11,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use gomon::config::{Config, LogFormat};
 
-const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (probe contract gomon:probe@0.1.0, wasmtime 48.0.8)");
+const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (probe contract gomon:probe@0.2.0, wasmtime 48.0.8)");
 
 /// A Linux system monitor whose metrics come from sandboxed WebAssembly probes.
 ///

@@ -119,7 +119,7 @@ _gomon() {
 
     case "${cmd}" in
         gomon)
-            opts="-h -V --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help --version run config probe plugin man completions snapshot help"
+            opts="-h -V --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help --version run config probe plugin man completions snapshot help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -142,6 +142,10 @@ _gomon() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -173,7 +177,7 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__completions)
-            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help bash elvish fish powershell zsh"
+            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -196,6 +200,10 @@ _gomon() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -227,7 +235,7 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__config)
-            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help"
+            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -250,6 +258,10 @@ _gomon() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -463,7 +475,7 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__man)
-            opts="-h --dir --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help"
+            opts="-h --dir --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -490,6 +502,10 @@ _gomon() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -521,7 +537,7 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__plugin)
-            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help package help"
+            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help package help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -544,6 +560,10 @@ _gomon() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -617,7 +637,7 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__plugin__subcmd__package)
-            opts="-h --zip --frontend --force --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help"
+            opts="-h --zip --frontend --force --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -651,6 +671,10 @@ _gomon() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --web.config.file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -679,7 +703,7 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__probe)
-            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help check list new help"
+            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help check list new help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -702,6 +726,10 @@ _gomon() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -733,7 +761,7 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__probe__subcmd__check)
-            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help"
+            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -756,6 +784,10 @@ _gomon() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -857,7 +889,7 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__probe__subcmd__list)
-            opts="-h --json --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help"
+            opts="-h --json --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -880,6 +912,10 @@ _gomon() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -911,7 +947,7 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__probe__subcmd__new)
-            opts="-h --dir --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help"
+            opts="-h --dir --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -938,6 +974,10 @@ _gomon() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -969,7 +1009,7 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__run)
-            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help"
+            opts="-h --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -992,6 +1032,10 @@ _gomon() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1023,7 +1067,7 @@ _gomon() {
             return 0
             ;;
         gomon__subcmd__snapshot)
-            opts="-h --grants --probe --config --listen --state-dir --tls-cert --tls-key --plain-http --interval --probe-dir --loki-url --log-format --log-level --help"
+            opts="-h --grants --probe --config --listen --state-dir --tls-cert --tls-key --plain-http --web.config.file --interval --probe-dir --loki-url --log-format --log-level --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1054,6 +1098,10 @@ _gomon() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web.config.file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_gomon_global_optspecs
-    string join \n config= listen= state-dir= tls-cert= tls-key= plain-http interval= probe-dir= loki-url= log-format= log-level= h/help V/version
+    string join \n config= listen= state-dir= tls-cert= tls-key= plain-http web.config.file= interval= probe-dir= loki-url= log-format= log-level= h/help V/version
 end
 
 function __fish_gomon_needs_command
@@ -29,6 +29,7 @@ complete -c gomon -n "__fish_gomon_needs_command" -l listen -d 'Address and port
 complete -c gomon -n "__fish_gomon_needs_command" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_needs_command" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_needs_command" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_needs_command" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_needs_command" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_needs_command" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_needs_command" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r
@@ -51,6 +52,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand run" -l listen -d 'Address a
 complete -c gomon -n "__fish_gomon_using_subcommand run" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand run" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand run" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_using_subcommand run" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand run" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand run" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand run" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r
@@ -64,6 +66,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand config" -l listen -d 'Addres
 complete -c gomon -n "__fish_gomon_using_subcommand config" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand config" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand config" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_using_subcommand config" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand config" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand config" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand config" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r
@@ -77,6 +80,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand probe; and not __fish_seen_s
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and not __fish_seen_subcommand_from check list new help" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and not __fish_seen_subcommand_from check list new help" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and not __fish_seen_subcommand_from check list new help" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_using_subcommand probe; and not __fish_seen_subcommand_from check list new help" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and not __fish_seen_subcommand_from check list new help" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and not __fish_seen_subcommand_from check list new help" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and not __fish_seen_subcommand_from check list new help" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r
@@ -94,6 +98,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subco
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from check" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from check" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from check" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from check" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from check" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from check" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from check" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r
@@ -107,6 +112,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subco
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from list" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from list" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from list" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from list" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from list" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from list" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from list" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r
@@ -122,6 +128,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subco
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from new" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from new" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from new" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from new" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from new" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from new" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand probe; and __fish_seen_subcommand_from new" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r
@@ -139,6 +146,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand plugin; and not __fish_seen_
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and not __fish_seen_subcommand_from package help" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and not __fish_seen_subcommand_from package help" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and not __fish_seen_subcommand_from package help" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_using_subcommand plugin; and not __fish_seen_subcommand_from package help" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and not __fish_seen_subcommand_from package help" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and not __fish_seen_subcommand_from package help" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and not __fish_seen_subcommand_from package help" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r
@@ -156,6 +164,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subc
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subcommand_from package" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subcommand_from package" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subcommand_from package" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subcommand_from package" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subcommand_from package" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subcommand_from package" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand plugin; and __fish_seen_subcommand_from package" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r
@@ -173,6 +182,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand man" -l listen -d 'Address a
 complete -c gomon -n "__fish_gomon_using_subcommand man" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand man" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand man" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_using_subcommand man" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand man" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand man" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand man" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r
@@ -186,6 +196,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand completions" -l listen -d 'A
 complete -c gomon -n "__fish_gomon_using_subcommand completions" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand completions" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand completions" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_using_subcommand completions" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand completions" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand completions" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand completions" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r
@@ -201,6 +212,7 @@ complete -c gomon -n "__fish_gomon_using_subcommand snapshot" -l listen -d 'Addr
 complete -c gomon -n "__fish_gomon_using_subcommand snapshot" -l state-dir -d 'State directory: TLS certificate, compiled-probe cache, probes' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand snapshot" -l tls-cert -d 'PEM certificate to serve instead of the generated one (with --tls-key)' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand snapshot" -l tls-key -d 'PEM private key of --tls-cert' -r -F
+complete -c gomon -n "__fish_gomon_using_subcommand snapshot" -l web.config.file -d 'exporter-toolkit web configuration file (YAML: tls_server_config, http_server_config, basic_auth_users, rate_limit), as node_exporter\'s' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand snapshot" -l interval -d 'Sampling interval, e.g. 15s, 1m [default: 15s]' -r
 complete -c gomon -n "__fish_gomon_using_subcommand snapshot" -l probe-dir -d 'Directory of operator probes (*.wasm) [default: <state-dir>/probes]' -r -F
 complete -c gomon -n "__fish_gomon_using_subcommand snapshot" -l loki-url -d 'Push observations to this Loki (http(s)://HOST:PORT/loki/api/v1/push), or `off`. Without it: a Loki on localhost:3100 while it answers, else <state-dir>/observations/observations.ndjson' -r

@@ -42,7 +42,7 @@ pub use graph_world::{Graph as GraphWorld, GraphPre};
 pub use observe_world::{Observe as ObserveWorld, ObservePre};
 
 /// The contract version this host implements (the WIT package version).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// The WIT package name, without version.
 pub const CONTRACT_PACKAGE: &str = "gomon:probe";

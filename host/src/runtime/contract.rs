@@ -11,9 +11,9 @@ use super::bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION};
 /// What a component says about itself in its import and export names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentShape {
-    /// Top-level import names, e.g. `gomon:probe/host@0.1.0`, `wasi:io/streams@0.2.6`.
+    /// Top-level import names, e.g. `gomon:probe/host@0.2.0`, `wasi:io/streams@0.2.6`.
     pub imports: Vec<String>,
-    /// Top-level export names, e.g. `gomon:probe/metrics@0.1.0`.
+    /// Top-level export names, e.g. `gomon:probe/metrics@0.2.0`.
     pub exports: Vec<String>,
 }
 
@@ -185,8 +185,8 @@ mod tests {
     #[test]
     fn accepts_the_measure_world() {
         let s = shape(
-            &["gomon:probe/types@0.1.0", "gomon:probe/host@0.1.0", "wasi:io/streams@0.2.6"],
-            &["gomon:probe/probe@0.1.0", "gomon:probe/metrics@0.1.0"],
+            &["gomon:probe/types@0.2.0", "gomon:probe/host@0.2.0", "wasi:io/streams@0.2.6"],
+            &["gomon:probe/probe@0.2.0", "gomon:probe/metrics@0.2.0"],
         );
         assert_eq!(s.check(), Ok(World::Measure));
         assert_eq!(s.wasi_imports().collect::<Vec<_>>(), ["wasi:io/streams@0.2.6"]);
@@ -194,21 +194,21 @@ mod tests {
 
     #[test]
     fn accepts_the_graph_world() {
-        let s = shape(&["gomon:probe/types@0.1.0"], &["gomon:probe/probe@0.1.0", "gomon:probe/topology@0.1.0"]);
+        let s = shape(&["gomon:probe/types@0.2.0"], &["gomon:probe/probe@0.2.0", "gomon:probe/topology@0.2.0"]);
         assert_eq!(s.check(), Ok(World::Graph));
     }
 
     #[test]
     fn accepts_the_observe_world() {
-        let s = shape(&["gomon:probe/types@0.1.0"], &["gomon:probe/probe@0.1.0", "gomon:probe/observations@0.1.0"]);
+        let s = shape(&["gomon:probe/types@0.2.0"], &["gomon:probe/probe@0.2.0", "gomon:probe/observations@0.2.0"]);
         assert_eq!(s.check(), Ok(World::Observe));
     }
 
     #[test]
     fn refuses_another_version_naming_both() {
-        let s = shape(&["gomon:probe/host@0.2.0"], &["gomon:probe/probe@0.2.0", "gomon:probe/metrics@0.2.0"]);
+        let s = shape(&["gomon:probe/host@0.3.0"], &["gomon:probe/probe@0.3.0", "gomon:probe/metrics@0.3.0"]);
         let err = s.check().unwrap_err().to_string();
-        assert!(err.contains("0.2.0") && err.contains("0.1.0"), "{err}");
+        assert!(err.contains("0.3.0") && err.contains("0.2.0"), "{err}");
     }
 
     #[test]
@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn refuses_unknown_imports() {
-        let s = shape(&["acme:secret/keys"], &["gomon:probe/probe@0.1.0", "gomon:probe/metrics@0.1.0"]);
+        let s = shape(&["acme:secret/keys"], &["gomon:probe/probe@0.2.0", "gomon:probe/metrics@0.2.0"]);
         assert_eq!(s.check(), Err(ContractError::UnknownImport("acme:secret/keys".into())));
     }
 

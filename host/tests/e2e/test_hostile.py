@@ -36,8 +36,8 @@ def config_args(tmp_path, call_timeout: str = SLOW_MACHINE_TIMEOUT) -> list[str]
 
 def check_wrong_version_refused(g: GomonProcess) -> None:
     log = g.stderr_text()
-    lines = [line for line in log.splitlines() if "0.1.0" in line and "0.2.0" in line]
-    assert lines, f"no stderr line names both contract versions 0.1.0 and 0.2.0\n{g.describe()}"
+    lines = [line for line in log.splitlines() if "0.2.0" in line and "0.3.0" in line]
+    assert lines, f"no stderr line names both contract versions 0.2.0 and 0.3.0\n{g.describe()}"
     up = g.scrape().series("gomon_probe_up")
     loaded = [labels for labels, v in up if "wrong" in labels.get("probe", "") and v == 1]
     assert not loaded, f"the wrong-version probe is reported up: {loaded}"

@@ -80,8 +80,8 @@ def test_check_example(key, tmp_path):
     assert proc.returncode == 0, describe_cli(proc)
     f = fields(proc.stdout)
     assert f.get("file", "").startswith(str(wasm)), f
-    assert f.get("contract", "").startswith("gomon:probe@0.1.0"), f
-    assert f.get("world") == "gomon:probe/measure@0.1.0", f
+    assert f.get("contract", "").startswith("gomon:probe@0.2.0"), f
+    assert f.get("world") == "gomon:probe/measure@0.2.0", f
     assert re.match(rf"{re.escape(name)} \d+\.\d+\.\d+ — \S", f.get("probe", "")), f
     assert f.get("needs") == needs, f
     assert re.match(r"\d+(\.\d+)? ms", f.get("load", "")), f
@@ -98,7 +98,7 @@ def test_check_without_required_settings_is_sound_but_says_so(tmp_path):
 def test_check_wrong_contract_version(tmp_path):
     wasm = hostile_probe_wasm("wrong-version")
     proc = check("probe", "check", str(wasm), cwd=tmp_path)
-    assert_refused(proc, str(wasm), "0.1.0", "0.2.0")
+    assert_refused(proc, str(wasm), "0.2.0", "0.3.0")
 
 
 def test_check_garbage(tmp_path):

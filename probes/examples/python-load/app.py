@@ -1,6 +1,6 @@
 """python-load: a gomon probe written in Python, built with componentize-py.
 
-It implements the world `measure` of gomon:probe@0.1.0 (probes-wit/wit) and
+It implements the world `measure` of gomon:probe@0.2.0 (probes-wit/wit) and
 emits one family:
 
     gomon_python_load_per_cpu{window="1m"|"5m"|"15m"}  gauge

@@ -36,16 +36,16 @@ wit_bindgen::generate!({
         package gomon:sdk;
         /// What every probe exports, whatever its world.
         world probe-part {
-            import gomon:probe/host@0.1.0;
-            export gomon:probe/probe@0.1.0;
+            import gomon:probe/host@0.2.0;
+            export gomon:probe/probe@0.2.0;
         }
     ",
     world: "probe-part",
     // The contract's shared interfaces are generated here (the other parts
     // use these).
     with: {
-        "gomon:probe/types@0.1.0": generate,
-        "gomon:probe/host@0.1.0": generate,
+        "gomon:probe/types@0.2.0": generate,
+        "gomon:probe/host@0.2.0": generate,
     },
     // The export macros expand in the probe's crate, so the generated export
     // macros must be reachable from there.

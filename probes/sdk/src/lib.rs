@@ -60,7 +60,7 @@
 //! gomon_probe::export_graph_probe!(Processes);
 //! ```
 //!
-//! The contract is the WIT package `gomon:probe@0.1.0` in `probes-wit/wit`;
+//! The contract is the WIT package `gomon:probe@0.2.0` in `probes-wit/wit`;
 //! its records appear here as Rust structs with snake_case fields
 //! (`taken-at-seconds` is [`Snapshot::taken_at_seconds`]).
 
@@ -139,7 +139,7 @@ pub mod __private {
 /// long as the component instance; see [`Probe`].
 ///
 /// Off wasm32 (native unit tests) it only checks that the type is a
-/// [`Probe`]: the contract's export names (`gomon:probe/metrics@0.1.0#measure`)
+/// [`Probe`]: the contract's export names (`gomon:probe/metrics@0.2.0#measure`)
 /// are not valid symbols for native linkers.
 #[macro_export]
 macro_rules! export_probe {

@@ -10,14 +10,14 @@ wit_bindgen::generate!({
         package gomon:sdk;
         /// The `measure` world without `probe`.
         world metrics-part {
-            import gomon:probe/host@0.1.0;
-            export gomon:probe/metrics@0.1.0;
+            import gomon:probe/host@0.2.0;
+            export gomon:probe/metrics@0.2.0;
         }
     ",
     world: "metrics-part",
     with: {
-        "gomon:probe/types@0.1.0": crate::bindings::gomon::probe::types,
-        "gomon:probe/host@0.1.0": crate::bindings::gomon::probe::host,
+        "gomon:probe/types@0.2.0": crate::bindings::gomon::probe::types,
+        "gomon:probe/host@0.2.0": crate::bindings::gomon::probe::host,
     },
     pub_export_macro: true,
     default_bindings_module: "gomon_probe::metrics_bindings",

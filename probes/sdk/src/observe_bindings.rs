@@ -12,14 +12,14 @@ wit_bindgen::generate!({
         package gomon:sdk;
         /// The `observe` world without `probe`.
         world observations-part {
-            import gomon:probe/host@0.1.0;
-            export gomon:probe/observations@0.1.0;
+            import gomon:probe/host@0.2.0;
+            export gomon:probe/observations@0.2.0;
         }
     ",
     world: "observations-part",
     with: {
-        "gomon:probe/types@0.1.0": crate::bindings::gomon::probe::types,
-        "gomon:probe/host@0.1.0": crate::bindings::gomon::probe::host,
+        "gomon:probe/types@0.2.0": crate::bindings::gomon::probe::types,
+        "gomon:probe/host@0.2.0": crate::bindings::gomon::probe::host,
     },
     pub_export_macro: true,
     default_bindings_module: "gomon_probe::observe_bindings",

@@ -1,5 +1,5 @@
 //! Hostile test probe `hostile-wrong-version`: built against its own copy of
-//! the contract, `gomon:probe@0.2.0` (wit/probe.wit), with the same interface
+//! the contract, `gomon:probe@0.3.0` (wit/probe.wit), with the same interface
 //! names. The host must refuse to load it with a message naming both
 //! versions. Should it load anyway, it behaves: no metrics, no errors.
 
@@ -18,7 +18,7 @@ impl probe::Guest for WrongVersion {
         ProbeInfo {
             name: "hostile-wrong-version".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Targets contract version 0.2.0.".into(),
+            description: "Targets contract version 0.3.0.".into(),
             needs: vec![Capability::System],
         }
     }
