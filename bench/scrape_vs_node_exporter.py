@@ -23,6 +23,7 @@ import argparse
 import gzip
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -129,6 +130,7 @@ def run_pass(label: str, gomon: GomonProcess, node: Target, n: int, warmup: int,
         # node_exporter collects on every scrape; gomon's scrape serves a cached sample, so
         # add one whole sampling cycle to compare like with like.
         row("CPU per scrape + 1 cycle (ms)", (cpu["gomon"] + cycle_cpu) * 1e3, cpu["node"] * 1e3, "{:.3f}")
+        row("1 cycle vs 1 node_exporter scrape (ms)", cycle_cpu * 1e3, cpu["node"] * 1e3, "{:.3f}")
     row("RSS after run (MiB)", rss_bytes(g.pid) / 2**20, rss_bytes(node.pid) / 2**20, "{:.1f}")
     row("peak RSS (MiB)", vm_hwm(g.pid) / 2**20, vm_hwm(node.pid) / 2**20, "{:.1f}")
     node_text = node.text_body()
@@ -262,8 +264,42 @@ def main() -> int:
     ap.add_argument("--cycle-seconds", type=float, default=20,
                     help="how long to run gomon at --interval 100ms (and idle) to measure one cycle's CPU "
                          "(default 20; CPU time is read in 10 ms clock ticks)")
+    ap.add_argument("--extra-processes", type=int, default=0,
+                    help="idle `sleep` processes to start first and hold through every measurement (default 0)")
     args = ap.parse_args()
     os.environ["GOMON_BIN"] = str(args.gomon)
+    sleepers = spawn_sleepers(args.extra_processes)
+    try:
+        return measure(args)
+    finally:
+        for proc in sleepers:
+            proc.kill()
+        for proc in sleepers:
+            proc.wait()
+
+
+def spawn_sleepers(n: int) -> list[subprocess.Popen]:
+    """`n` idle children (`sleep 3600`), each killed with this bench (SIGKILL on its death)."""
+    if n:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+        if soft != resource.RLIM_INFINITY and soft < n + 1000:
+            resource.setrlimit(resource.RLIMIT_NPROC, (min(n + 1000, hard) if hard != resource.RLIM_INFINITY else n + 1000, hard))
+    procs = []
+    for _ in range(n):
+        procs.append(subprocess.Popen(["sleep", "3600"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      preexec_fn=die_with_parent))
+    if n:
+        print(f"- {n} extra idle processes (sleep 3600) held through the run")
+    return procs
+
+
+def die_with_parent() -> None:
+    import ctypes
+    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+
+def measure(args) -> int:
 
     print("# gomon vs prometheus-node-exporter: /metrics scrape cost on loopback")
     print()
