@@ -33,6 +33,10 @@ pub const HOST_PREFIXES: &[&str] = &[
     "gomon_observer_",
     "gomon_observation",
     "gomon_loki_",
+    "gomon_capability_",
+    // The fleet export (`[fleet] export`): this host's endpoints and addresses.
+    "gomon_endpoint_",
+    "gomon_host_address_info",
     "process_",
 ];
 

@@ -193,6 +193,11 @@ class ServiceRun:
             return self.session.get(self.url("/metrics"), timeout=3).status_code == 200
 
         wait_until(ready, timeout, f"the service to serve {self.url('/metrics')}", describe=self.describe)
+        # Every route but / and /metrics asks for the credential the service generated
+        # at its first start (as the README says: user gomon, the token as password).
+        token = (STATE_DIR / "credentials" / "token").read_text().strip()
+        assert token, "the service generated an empty credential"
+        self.session.auth = ("gomon", token)
         return self
 
     def get(self, path: str, **kw) -> requests.Response:

@@ -556,7 +556,11 @@ def test_unprivileged_plugin_degrades_and_says_what_is_missing():
         assert any("CAP_SYS_PTRACE" in m and "other users' processes" in m for m in messages), messages
         assert any("gomon-plugin-state-not-writable" in m for m in messages), messages
         state = grafana_data / "gomon"
-        assert (state / "cache").is_dir(), "compiled probes cached in the private state directory"
+        # What the plugin keeps (the generated credential, observations, any compiled
+        # operator probe) lives in the private state directory, owned by nobody.
+        kept = list(state.rglob("*"))
+        assert kept, "nothing kept in the private state directory"
+        assert all(k.lstat().st_uid == 65534 for k in kept), [(str(k), k.lstat().st_uid) for k in kept]
         st = state.stat()
         assert (st.st_uid, st.st_mode & 0o777) == (65534, 0o700), oct(st.st_mode)
         assert predictable_existed or not predictable.exists(), "no predictable /tmp state directory"
