@@ -41,15 +41,21 @@ pub struct HealthInputs {
 /// requests for the same picture share one graph-probe call.
 #[derive(Default)]
 struct DrawnGraphs {
-    cells: Mutex<Vec<((u64, Option<u32>), Arc<tokio::sync::OnceCell<DrawnGraph>>)>>,
+    cells: Mutex<Vec<(DrawnKey, DrawnCell)>>,
 }
+
+/// A picture: the sample's generation and the focus (a pid; `None`: the overview).
+type DrawnKey = (u64, Option<u32>);
+
+/// One picture's graph, drawn once by whoever asks first.
+type DrawnCell = Arc<tokio::sync::OnceCell<DrawnGraph>>;
 
 /// Drawn graphs kept (the overview and a few focuses of the latest samples).
 const DRAWN_GRAPHS: usize = 16;
 
 impl DrawnGraphs {
     /// The cell for one sample and focus; cells of older samples are dropped first.
-    fn cell(&self, generation: u64, pid: Option<u32>) -> Arc<tokio::sync::OnceCell<DrawnGraph>> {
+    fn cell(&self, generation: u64, pid: Option<u32>) -> DrawnCell {
         let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, cell)) = cells.iter().find(|(key, _)| *key == (generation, pid)) {
             return cell.clone();
@@ -88,7 +94,17 @@ impl Local {
         renderer: Renderer,
         health: HealthInputs,
     ) -> Self {
-        Local { schedule, probes, connections, history, observations, renderer, health, graphs: DrawnGraphs::default(), fleet: None }
+        Local {
+            schedule,
+            probes,
+            connections,
+            history,
+            observations,
+            renderer,
+            health,
+            graphs: DrawnGraphs::default(),
+            fleet: None,
+        }
     }
 
     /// These answers with the fleet view `[fleet]` configures (peers or Prometheus).

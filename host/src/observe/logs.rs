@@ -60,7 +60,10 @@ pub fn cut_to(text: &mut String, max: usize) -> bool {
 /// Where the kmsg and journal sources read (tests point them elsewhere).
 #[derive(Debug, Clone)]
 pub struct LogSources {
+    /// The kernel's message device (`/dev/kmsg`).
     pub kmsg_path: PathBuf,
+    /// How journalctl is run (its `max_message_bytes` is replaced by
+    /// `observe.logs.max_line_bytes`).
     pub journal: journal::JournalOptions,
     /// Whether journald is present (`None`: look).
     pub journald_present: Option<bool>,

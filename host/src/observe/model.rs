@@ -20,10 +20,17 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProcessEventKind {
+    /// A new process: a proc connector FORK whose child is not a thread.
     Fork,
+    /// The process ran a new program (EXEC); in the process-table diff, a
+    /// process that appeared.
     Exec,
+    /// The process ended (EXIT); in the process-table diff, a process that
+    /// vanished (without a status).
     Exit,
+    /// Its uids changed (UID event); `id` is the new effective uid.
     UidChange,
+    /// Its gids changed (GID event); `id` is the new effective gid.
     GidChange,
 }
 
@@ -43,6 +50,7 @@ impl ProcessEventKind {
 /// A process event (netlink proc connector, or the process-table diff).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProcessEvent {
+    /// What happened.
     pub kind: ProcessEventKind,
     /// The process (thread-group id; threads are never reported).
     pub pid: u32,
@@ -80,9 +88,14 @@ pub struct ExitUsage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileEventKind {
+    /// Created, or moved in from outside the roots (IN_CREATE, a lone IN_MOVED_TO).
     Create,
+    /// Written (IN_CLOSE_WRITE, or a debounced IN_MODIFY).
     Update,
+    /// Deleted, or moved out of the roots (IN_DELETE, IN_DELETE_SELF of a
+    /// root, a lone IN_MOVED_FROM).
     Delete,
+    /// Renamed within the roots (IN_MOVED_FROM and IN_MOVED_TO with the same cookie).
     Rename,
 }
 
@@ -101,11 +114,13 @@ impl FileEventKind {
 /// A file event (inotify).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileEvent {
+    /// What happened.
     pub kind: FileEventKind,
     /// Absolute path (after a rename: the new path).
     pub path: String,
     /// `rename`: the old path.
     pub old_path: Option<String>,
+    /// The path is a directory (IN_ISDIR); always `false` for `update`.
     pub directory: bool,
 }
 
@@ -114,11 +129,19 @@ pub struct FileEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogLevel {
+    /// `trace`, `trace1`…`trace8`.
     Trace,
+    /// `debug`, `debug1`…`debug5`, `default`; syslog severity 7 (debug).
     Debug,
+    /// `info`, `log`, `notice`, `statement`; syslog severities 5–6; lines
+    /// with no level.
     Info,
+    /// `warn`, `warning`, `supervisor`; syslog severity 4.
     Warn,
+    /// `err`, `error`, `crit`, `critical`, `alert`, `crash`; syslog
+    /// severities 1–3.
     Error,
+    /// `fatal`, `panic`, `emerg`, `emergency`, `fault`; syslog severity 0.
     Fatal,
 }
 
@@ -141,10 +164,14 @@ impl LogLevel {
 pub struct LogEvent {
     /// `journal`, `kmsg`, or the tailed file's path.
     pub origin: String,
+    /// The line's level, normalised (`info` when it names none).
     pub level: LogLevel,
     /// The program that wrote the line (syslog tag, journal identifier); may be empty.
     pub process: String,
+    /// The writer's pid, when the line or record names it (`tag[pid]:`,
+    /// journal `_PID`).
     pub pid: Option<u32>,
+    /// The text, without the stamp, level and process header the parser took off.
     pub message: String,
     /// The line was longer than `observe.logs.max_line_bytes` and was cut
     /// (not in the WIT record: the host hands it on as the metadata pair
@@ -156,8 +183,11 @@ pub struct LogEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Event {
+    /// From the process source.
     Process(ProcessEvent),
+    /// From the file source.
     File(FileEvent),
+    /// From the log sources (tailed files, kmsg, journal).
     Log(LogEvent),
 }
 
@@ -187,8 +217,11 @@ impl Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ObservationSource {
+    /// Process events ([`Event::Process`]).
     Process,
+    /// File events ([`Event::File`]).
     File,
+    /// Log lines ([`Event::Log`]).
     Logs,
 }
 
@@ -209,6 +242,7 @@ pub struct Observation {
     /// Unix nanoseconds: when the event happened (a log line's own stamp
     /// when it has one) or when gomon saw it.
     pub time_nanos: u64,
+    /// The source of its event.
     pub source: ObservationSource,
     /// The `event` stream label: `fork`, `exec`, …, `create`, …, or the log level.
     pub event_name: String,
@@ -227,5 +261,6 @@ pub struct TimedEvent {
     /// Unix nanoseconds when it happened: the log line's own stamp when it
     /// has one, the kernel's for process events, else when gomon saw it.
     pub time_nanos: u64,
+    /// What happened.
     pub event: Event,
 }

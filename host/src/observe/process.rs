@@ -264,7 +264,9 @@ pub fn now_nanos() -> u64 {
 /// How the process source runs (tests force the fallback).
 #[derive(Debug, Clone)]
 pub struct ProcessOptions {
+    /// Where /proc is (normally `/proc`).
     pub proc_root: PathBuf,
+    /// How often the fallback diffs the process table (`observe.process_diff_interval`).
     pub diff_interval: Duration,
     /// Skip the connector.
     pub force_diff: bool,

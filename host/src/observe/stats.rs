@@ -47,8 +47,11 @@ pub struct SourceSnapshot {
 /// Every counter at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ObserverStatsSnapshot {
+    /// The process source's counters.
     pub process: SourceSnapshot,
+    /// The file source's counters.
     pub file: SourceSnapshot,
+    /// The log sources' counters (tailed files, kmsg and the journal together).
     pub logs: SourceSnapshot,
     /// Batches handed to the consumer.
     pub batches_total: u64,

@@ -13,4 +13,12 @@ pub struct BuiltinProbe {
     pub precompiled: Option<&'static [u8]>,
 }
 
-include!(concat!(env!("OUT_DIR"), "/builtin_probes.rs"));
+// `$OUT_DIR/builtin_probes.rs`, written by host/build.rs.
+#[allow(missing_docs)] // generated code, without docs
+mod generated {
+    use super::BuiltinProbe;
+    include!(concat!(env!("OUT_DIR"), "/builtin_probes.rs"));
+}
+
+/// Every built-in probe, in the order of `BUILTINS` in host/build.rs.
+pub use generated::BUILTIN_PROBES;

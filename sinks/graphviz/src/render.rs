@@ -16,22 +16,54 @@ const STDERR_KEEP: usize = 4096;
 pub enum RenderError {
     /// The program does not exist (not on `PATH`, or no such file).
     #[error("Graphviz is not installed: no `{}` program found; install graphviz (the built-in layout is used meanwhile)", program.display())]
-    NotInstalled { program: PathBuf },
+    NotInstalled {
+        /// The program looked for.
+        program: PathBuf,
+    },
     /// It exists but could not be started (permissions, resources).
     #[error("cannot run `{}`: {source}", program.display())]
-    Spawn { program: PathBuf, source: std::io::Error },
+    Spawn {
+        /// The program.
+        program: PathBuf,
+        /// The error of spawning it.
+        source: std::io::Error,
+    },
     /// It ran past the deadline and was killed.
     #[error("`{}` did not finish within {timeout:?} and was killed", program.display())]
-    Timeout { program: PathBuf, timeout: Duration },
+    Timeout {
+        /// The program.
+        program: PathBuf,
+        /// How long it was given.
+        timeout: Duration,
+    },
     /// It exited unsuccessfully (or was killed by a signal).
     #[error("`{}` failed ({status}): {stderr}", program.display())]
-    Failed { program: PathBuf, status: ExitStatus, stderr: String },
+    Failed {
+        /// The program.
+        program: PathBuf,
+        /// How it exited.
+        status: ExitStatus,
+        /// Its stderr (the first 4 KiB, trimmed).
+        stderr: String,
+    },
     /// It exited successfully but printed no SVG (empty or not UTF-8 or no `<svg`).
     #[error("`{}` printed no SVG ({reason}); stderr: {stderr}", program.display())]
-    BadOutput { program: PathBuf, reason: &'static str, stderr: String },
+    BadOutput {
+        /// The program.
+        program: PathBuf,
+        /// What was wrong with stdout.
+        reason: &'static str,
+        /// Its stderr (the first 4 KiB, trimmed).
+        stderr: String,
+    },
     /// Talking to it failed (waiting on the child).
     #[error("running `{}`: {source}", program.display())]
-    Io { program: PathBuf, source: std::io::Error },
+    Io {
+        /// The program.
+        program: PathBuf,
+        /// The error of waiting on it.
+        source: std::io::Error,
+    },
 }
 
 /// [`render_svg_with`] the `dot` found on `PATH`.

@@ -11,8 +11,10 @@ use gomon_graph::{Node, NodeKind};
 /// The colour scheme baked into the SVG. The page overrides it with CSS either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Theme {
+    /// Dark text on a light background (the default).
     #[default]
     Light,
+    /// Light text on a dark background.
     Dark,
 }
 

@@ -39,7 +39,9 @@ use crate::observe::state::StateFile;
 /// A journal entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
+    /// The log event, stamped with `__REALTIME_TIMESTAMP` (else now).
     pub event: TimedEvent,
+    /// `__CURSOR`: where to resume after this entry.
     pub cursor: Option<String>,
 }
 

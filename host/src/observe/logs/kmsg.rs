@@ -48,6 +48,7 @@ use crate::observe::stop::Wake;
 pub struct KmsgRecord {
     /// facility << 3 | level.
     pub priority: u32,
+    /// The record's sequence number (a gap: records overwritten before they were read).
     pub seq: u64,
     /// Microseconds since boot.
     pub usec: u64,
@@ -121,7 +122,9 @@ pub fn to_event(record: &KmsgRecord, boot_nanos: i128) -> TimedEvent {
 /// `kmsg.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedPosition {
+    /// /proc/sys/kernel/random/boot_id of the boot it was saved in.
     pub boot_id: String,
+    /// The sequence number of the last record queued.
     pub seq: u64,
 }
 

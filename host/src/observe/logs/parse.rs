@@ -43,9 +43,13 @@ pub struct ParsedLine {
     pub time_nanos: u64,
     /// Whether `time_nanos` came from the line.
     pub stamped: bool,
+    /// The level the line names (`info` when none).
     pub level: LogLevel,
+    /// The syslog tag or RFC 5424 APP-NAME; empty when there is none.
     pub process: String,
+    /// The pid in the tag (`TAG[PID]:`), RFC 5424 PROCID, or after an ISO stamp.
     pub pid: Option<u32>,
+    /// The rest of the line, after the header taken apart.
     pub message: String,
 }
 

@@ -92,7 +92,9 @@ impl From<&LogsConfig> for TailOptions {
 /// A file's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FileId {
+    /// st_dev.
     pub device: u64,
+    /// st_ino.
     pub inode: u64,
 }
 
@@ -105,9 +107,14 @@ impl FileId {
 /// One remembered position (`offsets.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedOffset {
+    /// The path the file was followed under.
     pub path: PathBuf,
+    /// Its st_dev.
     pub device: u64,
+    /// Its st_ino.
     pub inode: u64,
+    /// Where reading resumes, in bytes from the start: after the last line
+    /// queued (inside a cut line when `skipping`).
     pub offset: u64,
     /// The offset is inside a line that was cut: skip to its newline.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -117,6 +124,7 @@ pub struct SavedOffset {
 /// `offsets.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedOffsets {
+    /// One per file followed (rotated-away ones included).
     pub files: Vec<SavedOffset>,
 }
 

@@ -56,42 +56,70 @@ const PROC_EVENT_EXIT: u32 = 0x8000_0000;
 /// One proc connector event, as the kernel sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcEvent {
+    /// PROC_EVENT_FORK: a new task (a process, or a thread when
+    /// `child_pid != child_tgid`).
     Fork {
+        /// fork_proc_event parent_pid: the parent's task (thread) id.
         parent_pid: u32,
+        /// fork_proc_event parent_tgid: the parent's process.
         parent_tgid: u32,
+        /// fork_proc_event child_pid: the new task's id.
         child_pid: u32,
+        /// fork_proc_event child_tgid: the new task's process.
         child_tgid: u32,
     },
+    /// PROC_EVENT_EXEC: a task ran a new program.
     Exec {
+        /// exec_proc_event process_pid: the task (thread) id.
         pid: u32,
+        /// exec_proc_event process_tgid: its process.
         tgid: u32,
     },
+    /// PROC_EVENT_UID: a task's uids changed.
     Uid {
+        /// id_proc_event process_pid: the task (thread) id.
         pid: u32,
+        /// id_proc_event process_tgid: its process.
         tgid: u32,
+        /// id_proc_event r.ruid: the new real uid.
         ruid: u32,
+        /// id_proc_event e.euid: the new effective uid.
         euid: u32,
     },
+    /// PROC_EVENT_GID: a task's gids changed.
     Gid {
+        /// id_proc_event process_pid: the task (thread) id.
         pid: u32,
+        /// id_proc_event process_tgid: its process.
         tgid: u32,
+        /// id_proc_event r.rgid: the new real gid.
         rgid: u32,
+        /// id_proc_event e.egid: the new effective gid.
         egid: u32,
     },
-    /// `parent_tgid` is `None` on kernels before 4.17.
+    /// PROC_EVENT_EXIT: a task ended. `parent_tgid` is `None` on kernels
+    /// before 4.17.
     Exit {
+        /// exit_proc_event process_pid: the task (thread) id.
         pid: u32,
+        /// exit_proc_event process_tgid: its process.
         tgid: u32,
+        /// exit_proc_event exit_code: the wait status ([`decode_exit`]).
         exit_code: u32,
+        /// exit_proc_event exit_signal: the signal the parent is sent
+        /// (SIGCHLD), not the cause of death.
         exit_signal: u32,
+        /// exit_proc_event parent_tgid: the parent's process.
         parent_tgid: Option<u32>,
     },
     /// The answer to a subscription: 0 or an errno.
     Ack {
+        /// proc_event ack.err (PROC_EVENT_NONE): 0, or a positive errno.
         err: u32,
     },
     /// SID, PTRACE, COMM, COREDUMP, NONZERO_EXIT and anything newer.
     Other {
+        /// proc_event what.
         what: u32,
     },
 }
@@ -99,8 +127,9 @@ pub enum ProcEvent {
 /// An event and when it happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawEvent {
-    /// CLOCK_MONOTONIC nanoseconds.
+    /// proc_event timestamp_ns: CLOCK_MONOTONIC nanoseconds.
     pub timestamp_ns: u64,
+    /// The event's data.
     pub event: ProcEvent,
 }
 
@@ -235,16 +264,22 @@ pub fn listen_request() -> Vec<u8> {
 /// Why the connector could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
+    /// A socket call failed.
     #[error("{step}: {source}")]
     Io {
+        /// The call (`bind to CN_IDX_PROC`, `poll`, …).
         step: &'static str,
+        /// Its error.
         #[source]
         source: io::Error,
     },
+    /// The subscription's ack carried an errno.
     #[error("the kernel refused the subscription: {0}")]
     Refused(io::Error),
+    /// No ack within the wait given.
     #[error("no answer to the subscription within {0:?} (another network namespace, or no CONFIG_PROC_EVENTS)")]
     NoAnswer(Duration),
+    /// A datagram did not parse.
     #[error(transparent)]
     Malformed(#[from] Malformed),
 }

@@ -281,22 +281,31 @@ pub fn possible_cpus() -> String {
 /// Why taskstats could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskstatsError {
+    /// A socket call failed.
     #[error("{step}: {source}")]
     Io {
+        /// The call (`bind`, `send CTRL_CMD_GETFAMILY`, `recv`, …).
         step: &'static str,
+        /// Its error.
         #[source]
         source: io::Error,
     },
+    /// The controller knows no family of this name.
     #[error("the kernel has no {0} generic netlink family (CONFIG_TASKSTATS, or another network namespace)")]
     NoFamily(String),
+    /// The kernel answered a request with an errno (NLMSG_ERROR).
     #[error("the kernel refused {step}: {source}")]
     Refused {
+        /// The request (`the family lookup`, `the registration`).
         step: &'static str,
+        /// The errno it answered.
         #[source]
         source: io::Error,
     },
+    /// No answer within the wait given.
     #[error("no answer from the kernel within {0:?}")]
     NoAnswer(Duration),
+    /// An answer did not parse.
     #[error(transparent)]
     Malformed(#[from] Malformed),
 }
