@@ -62,6 +62,7 @@ impl Agent {
     /// rest runs on), the history of recent samples, and the probe directory's reloader.
     /// The state directory must exist (see [`prepare_state_dir`]).
     pub async fn start(config: &Config, renderer: Renderer) -> anyhow::Result<Agent> {
+        check_secret_files(config)?;
         let options = config.runtime_options();
         let probes = tokio::task::spawn_blocking(move || load_probes(options))
             .await
@@ -163,6 +164,37 @@ pub fn load_probes(options: RuntimeOptions) -> anyhow::Result<Arc<Mutex<ProbeSet
     Ok(Arc::new(Mutex::new(probes)))
 }
 
+/// The files the agent sends as credentials (`[loki]` `bearer_token_file` and
+/// `basic_auth.password_file`, `[fleet] token_file`) must be private to gomon's user,
+/// and the CAs it trusts for them (`tls_ca_file` of both) writable by nobody else:
+/// a token another user can read is that user's way into Loki or into every agent's
+/// API; a CA another user can write lets them answer in Loki's or an agent's name.
+/// Checked like the state directory (StrictModes, `crate::trust`); the error names the
+/// key, the file, its owner and mode, and the fix.
+pub fn check_secret_files(config: &Config) -> anyhow::Result<()> {
+    let loki = &config.loki;
+    let secrets = [
+        ("[loki] bearer_token_file", loki.bearer_token_file.as_deref()),
+        ("[loki] basic_auth.password_file", loki.basic_auth.as_ref().and_then(|b| b.password_file.as_deref())),
+        ("[fleet] token_file", config.fleet.token_file.as_deref()),
+    ];
+    for (key, path) in secrets {
+        if let Some(path) = path {
+            crate::trust::check_private_file(path).with_context(|| format!("{key}: refused"))?;
+        }
+    }
+    let anchors = [
+        ("[loki] tls_ca_file", loki.tls_ca_file.as_deref()),
+        ("[fleet] tls_ca_file", config.fleet.tls_ca_file.as_deref()),
+    ];
+    for (key, path) in anchors {
+        if let Some(path) = path {
+            crate::trust::check_file(path).with_context(|| format!("{key}: refused"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Creates the state directory, private (0700), or checks the one there: it must be
 /// a directory (not a link to one) owned by this user or root, and not writable by
 /// group or others — otherwise another local user could plant the probes, the
@@ -213,5 +245,41 @@ mod tests {
         std::os::unix::fs::symlink(&dir, &link).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         assert!(prepare_state_dir(&link).unwrap_err().to_string().contains("not a directory"));
+    }
+
+    #[test]
+    fn credentials_sent_out_must_be_private_and_their_cas_trusted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("etc");
+        prepare_state_dir(&dir).unwrap();
+        let (token, ca) = (dir.join("fleet-token"), dir.join("ca.pem"));
+        std::fs::write(&token, "t0ken\n").unwrap();
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let set =
+            |path: &Path, mode: u32| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        set(&token, 0o600);
+        set(&ca, 0o644);
+        let mut config = Config::default();
+        config.fleet.token_file = Some(token.clone());
+        config.fleet.tls_ca_file = Some(ca.clone());
+        config.loki.bearer_token_file = Some(token.clone());
+        check_secret_files(&config).unwrap();
+
+        // Readable by others: another user's way into every agent's API.
+        set(&token, 0o644);
+        let error = format!("{:#}", check_secret_files(&config).unwrap_err());
+        assert!(error.contains("[loki] bearer_token_file") && error.contains(token.to_str().unwrap()), "{error}");
+        assert!(error.contains("chmod go-rwx"), "{error}");
+        config.loki.bearer_token_file = None;
+        let error = format!("{:#}", check_secret_files(&config).unwrap_err());
+        assert!(error.contains("[fleet] token_file"), "{error}");
+        set(&token, 0o600);
+
+        // A CA others may write: they could answer in an agent's name.
+        set(&ca, 0o666);
+        let error = format!("{:#}", check_secret_files(&config).unwrap_err());
+        assert!(error.contains("[fleet] tls_ca_file") && error.contains("chmod go-w"), "{error}");
+        set(&ca, 0o644);
+        check_secret_files(&config).unwrap();
     }
 }

@@ -143,6 +143,23 @@ def test_an_open_api_token_file_is_refused(gomon_factory, tmp_path):
     assert str(token_file) in err and "0644" in err, err
 
 
+@pytest.mark.parametrize("section,key", [("loki", "bearer_token_file"), ("fleet", "token_file")])
+def test_an_open_outgoing_credential_is_refused(gomon_factory, tmp_path, section, key):
+    """A token gomon sends out (to Loki, to the fleet's agents) that others may read is
+    another user's way in: gomon refuses to start, naming the key, the file and its mode."""
+    token_file = tmp_path / "out-token"
+    token_file.write_text("s3cret-token\n")
+    token_file.chmod(0o640)
+    config = tmp_path / "gomon.toml"
+    peers = 'peers = ["https://127.0.0.1:9"]\n' if section == "fleet" else 'url = "http://127.0.0.1:9/loki/api/v1/push"\n'
+    config.write_text(f'[{section}]\n{peers}{key} = "{token_file}"\n')
+    g = gomon_factory("--config", str(config), wait_ready=False)
+    assert g.proc.wait(timeout=30) != 0
+    g.exit_code = g.proc.returncode
+    err = g.stderr_text()
+    assert f"[{section}] {key}" in err and str(token_file) in err and "0640" in err, err
+
+
 # --------------------------------------------------------------------------- the web config
 
 
