@@ -10,7 +10,7 @@
 //! read everything gomon knows.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -42,12 +42,7 @@ pub struct Credential {
 /// The state directory's token, generated when absent.
 pub fn ensure(state_dir: &Path) -> anyhow::Result<Credential> {
     let dir = dir(state_dir);
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot create the credential directory {}", dir.display())),
-    }
-    check_private(&dir, true)?;
+    crate::trust::create_private_dir(&dir)?;
     let path = path(state_dir);
     let token = hex::encode(super::crypto::random_bytes::<32>().context("cannot generate a credential")?);
     // O_EXCL: a file already there (even a link planted there) is never written through.
@@ -71,7 +66,7 @@ pub fn ensure(state_dir: &Path) -> anyhow::Result<Credential> {
 /// Reads a token file, refusing one others may read or write, a link, or one another
 /// user owns. Errors name the file.
 pub fn read(path: &Path) -> anyhow::Result<String> {
-    check_private(path, false)?;
+    check_private(path)?;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read the credential {}", path.display()))?;
     let token = text.trim();
@@ -84,34 +79,21 @@ pub fn read(path: &Path) -> anyhow::Result<String> {
     Ok(token.to_owned())
 }
 
-/// `path` must be a directory (or a regular file), not a link, owned by this user or
-/// root, with no permission for group or others.
-fn check_private(path: &Path, directory: bool) -> anyhow::Result<()> {
+/// `path` must be a regular file itself (a link is refused: a token is never read
+/// through one) that StrictModes trusts and that is private to gomon's user
+/// ([`crate::trust::check_private_file`]: it and its ancestors owned by this user or
+/// root, nothing on the way writable by others, the file open to neither group nor
+/// others).
+fn check_private(path: &Path) -> anyhow::Result<()> {
     let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let kind = if directory { "directory" } else { "file" };
-    let right_type = if directory { meta.is_dir() } else { meta.is_file() };
-    anyhow::ensure!(right_type, "the credential {kind} {} is not a {kind} (a link?): refusing it", path.display());
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    anyhow::ensure!(
-        meta.uid() == euid || meta.uid() == 0,
-        "the credential {kind} {} is owned by uid {}, not by this user (uid {euid}) or root: refusing it",
-        path.display(),
-        meta.uid()
-    );
-    let mode = meta.permissions().mode() & 0o777;
-    anyhow::ensure!(
-        mode & 0o077 == 0,
-        "the credential {kind} {} has mode {mode:04o}, open to group or others: refusing it (chmod go= {})",
-        path.display(),
-        path.display()
-    );
-    Ok(())
+    anyhow::ensure!(meta.is_file(), "the credential file {} is not a file (a link?): refusing it", path.display());
+    Ok(crate::trust::check_private_file(path)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn generated_once_private_and_reused() {
