@@ -8,8 +8,8 @@
 //! | `/gomon?scope=fleet[&pid=…]`, `/gomon/svg?scope=fleet[&pid=…]` | the same as the page and its SVG |
 //!
 //! The fleet scope answers with other hosts' data fetched with this agent's
-//! credentials, so it asks for this agent's bearer token when one is set (as the agent
-//! API does); `pid` may only name a host of the fleet (never a URL).
+//! credentials, so it needs a credential like the rest of the agent API (the route
+//! table, `serve::routes`); `pid` may only name a host of the fleet (never a URL).
 
 use bytes::Bytes;
 use http_body_util::Full;
