@@ -431,6 +431,24 @@ impl ProcessReader {
         })
     }
 
+    /// Reads `/proc/<pid>/<file>` into the buffer and parses it; `None`, with the
+    /// read or parse error pushed to `problems` (naming the file), when either fails.
+    fn read_parsed<T>(
+        &mut self,
+        root: BorrowedFd<'_>,
+        path: &mut PidPath,
+        pid: u32,
+        file: &str,
+        parse: fn(&[u8]) -> Result<T, ParseError>,
+        problems: &mut Vec<SampleError>,
+    ) -> Option<T> {
+        if let Err(source) = os::read_at(root, path.file(file), &mut self.buf) {
+            problems.push(SampleError::Read { file: self.path(pid, file), source });
+            return None;
+        }
+        parse(&self.buf).map_err(|e| problems.push(SampleError::parse(self.path(pid, file), e))).ok()
+    }
+
     /// /proc/<pid>/status into the record; its fields stay `None` when it
     /// cannot be read or parsed.
     fn read_status(
@@ -441,16 +459,8 @@ impl ProcessReader {
         p: &mut Process,
         problems: &mut Vec<SampleError>,
     ) {
-        if let Err(source) = os::read_at(root, path.file("status"), &mut self.buf) {
-            problems.push(SampleError::Read { file: self.path(pid, "status"), source });
+        let Some(s) = self.read_parsed(root, path, pid, "status", status::parse_pid_status, problems) else {
             return;
-        }
-        let s = match status::parse_pid_status(&self.buf) {
-            Ok(s) => s,
-            Err(e) => {
-                problems.push(SampleError::parse(self.path(pid, "status"), e));
-                return;
-            }
         };
         p.uid = Some(s.uid);
         p.gid = Some(s.gid);
@@ -471,16 +481,8 @@ impl ProcessReader {
         p: &mut Process,
         problems: &mut Vec<SampleError>,
     ) {
-        if let Err(source) = os::read_at(root, path.file("io"), &mut self.buf) {
-            problems.push(SampleError::Read { file: self.path(pid, "io"), source });
+        let Some(io) = self.read_parsed(root, path, pid, "io", io::parse_pid_io, problems) else {
             return;
-        }
-        let io = match io::parse_pid_io(&self.buf) {
-            Ok(io) => io,
-            Err(e) => {
-                problems.push(SampleError::parse(self.path(pid, "io"), e));
-                return;
-            }
         };
         p.read_chars = Some(io.read_chars);
         p.written_chars = Some(io.written_chars);
